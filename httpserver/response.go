@@ -1,0 +1,102 @@
+package httpserver
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+)
+
+// response wraps net/http's ResponseWriter to learn the status and size for
+// the access log, to settle the Server and Connection headers just before
+// they are written, and to know whether a panicking handler already sent
+// its headers. Values are pooled: a request allocates nothing here.
+type response struct {
+	rw          http.ResponseWriter
+	s           *server
+	conn        *connInfo
+	status      int
+	size        int64
+	wroteHeader bool
+}
+
+var responsePool = sync.Pool{New: func() any { return new(response) }}
+
+func (r *response) Header() http.Header { return r.rw.Header() }
+
+func (r *response) WriteHeader(code int) {
+	if r.wroteHeader {
+		r.rw.WriteHeader(code) // let net/http report the superfluous call
+		return
+	}
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		r.rw.WriteHeader(code) // informational: the final status follows
+		return
+	}
+	r.wroteHeader = true
+	r.status = code
+	h := r.rw.Header()
+	if v := h["Server"]; len(v) > 1 {
+		h["Server"] = v[len(v)-1:] // the app's own value wins; never two
+	}
+	if r.conn != nil && r.conn.close.Load() {
+		h["Connection"] = closeValue
+	}
+	r.rw.WriteHeader(code)
+}
+
+func (r *response) Write(p []byte) (int, error) {
+	if !r.wroteHeader {
+		r.WriteHeader(http.StatusOK)
+	}
+	n, err := r.rw.Write(p)
+	r.size += int64(n)
+	return n, err
+}
+
+func (r *response) WriteString(s string) (int, error) {
+	if !r.wroteHeader {
+		r.WriteHeader(http.StatusOK)
+	}
+	n, err := io.WriteString(r.rw, s)
+	r.size += int64(n)
+	return n, err
+}
+
+// ReadFrom keeps net/http's sendfile path for io.Copy from a file.
+func (r *response) ReadFrom(src io.Reader) (int64, error) {
+	if !r.wroteHeader {
+		r.WriteHeader(http.StatusOK)
+	}
+	var n int64
+	var err error
+	if rf, ok := r.rw.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(src)
+	} else {
+		n, err = io.Copy(struct{ io.Writer }{r.rw}, src)
+	}
+	r.size += n
+	return n, err
+}
+
+func (r *response) Flush() {
+	if !r.wroteHeader {
+		r.WriteHeader(http.StatusOK)
+	}
+	if f, ok := r.rw.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (r *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(r.rw).Hijack()
+	if err == nil {
+		r.wroteHeader = true
+		r.status = http.StatusSwitchingProtocols
+	}
+	return c, rw, err
+}
+
+// Unwrap gives http.ResponseController the writer underneath.
+func (r *response) Unwrap() http.ResponseWriter { return r.rw }

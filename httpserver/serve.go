@@ -1,0 +1,213 @@
+package httpserver
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/starlight-go/starlight/internal/proto"
+	"github.com/starlight-go/starlight/internal/scoreboard"
+)
+
+// Serve serves h until the process is told to stop, and returns nil after
+// a graceful exit.
+//
+// Started by a starlight master, the program is a worker: it serves on the
+// listeners the master passed down, with the master's settings, and exits
+// after its request budget, on SIGTERM or SIGINT, after Harakiri, or when
+// the master goes away. Run by hand, it serves alone in this one process on
+// -l/--listen ADDR, else $PORT, else :5000, until SIGINT or SIGTERM.
+func Serve(h http.Handler) error {
+	if h == nil {
+		h = http.DefaultServeMux
+	}
+	spec, err := proto.FromEnv()
+	if err != nil {
+		return fmt.Errorf("httpserver: %w", err)
+	}
+	if spec == nil {
+		return serveAlone(h)
+	}
+	os.Unsetenv(proto.EnvSpec) // programs the app starts are not workers
+	return serveWorker(h, spec)
+}
+
+// Harakiri asks the worker serving r to exit gracefully once this response
+// is complete; the master starts a replacement. The response closes its
+// connection. Run by hand (one process, no master), it is ignored.
+func Harakiri(r *http.Request) {
+	s := current.Load()
+	if s == nil || s.slot == nil {
+		return
+	}
+	if ci := connFrom(r); ci != nil {
+		ci.close.Store(true)
+	}
+	go s.drain(scoreboard.ExitHarakiri)
+}
+
+// Env is the environment the server was started for (starlight's
+// -E/--env, default "development"), from $STARLIGHT_ENV.
+func Env() string {
+	if v := os.Getenv(proto.EnvEnv); v != "" {
+		return v
+	}
+	return "development"
+}
+
+func serveWorker(h http.Handler, spec *proto.Spec) error {
+	set := settings{
+		timeout:          spec.Timeout,
+		keepaliveTimeout: spec.KeepaliveTimeout,
+		maxKeepaliveReqs: spec.MaxKeepaliveReqs,
+		gracefulTimeout:  spec.GracefulTimeout,
+		budget:           spec.Budget,
+	}
+	if spec.Standalone {
+		set.budget = 0 // alone, nobody would replace us
+	}
+	s := newServer(h, set)
+	var tlsConf *tls.Config
+	if spec.TLS != nil {
+		c, err := loadTLS(spec.TLS)
+		if err != nil {
+			return fmt.Errorf("httpserver: %w", err)
+		}
+		tlsConf = c
+		s.srv.TLSConfig = c
+	}
+	for _, l := range spec.Listeners {
+		f := os.NewFile(uintptr(l.FD), l.Addr)
+		ln, err := net.FileListener(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("httpserver: inherited listener %s (fd %d): %w", l.Addr, l.FD, err)
+		}
+		if l.TLS {
+			ln = tls.NewListener(ln, tlsConf)
+		}
+		s.listeners = append(s.listeners, ln)
+	}
+	if spec.AccessFD >= 0 {
+		s.access = &accessLog{f: os.NewFile(uintptr(spec.AccessFD), "access-log")}
+	}
+	if !spec.Standalone {
+		board, err := scoreboard.Open(os.NewFile(uintptr(spec.ScoreboardFD), "scoreboard"), spec.Slots)
+		if err != nil {
+			return fmt.Errorf("httpserver: %w", err)
+		}
+		s.slot = board.Slot(spec.Slot)
+		s.slot.PID.Store(int32(os.Getpid()))
+		go watchMaster(s, os.NewFile(uintptr(spec.DeathFD), "master"), spec.MasterPID)
+	}
+
+	signal.Ignore(syscall.SIGHUP)
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		<-sigc
+		s.drain(scoreboard.ExitSignal)
+	}()
+
+	return s.serve(func() {
+		if s.slot == nil {
+			return
+		}
+		s.slot.State.Store(scoreboard.Ready)
+		if spec.ReadyFD >= 0 {
+			f := os.NewFile(uintptr(spec.ReadyFD), "ready")
+			f.Write([]byte{1})
+			f.Close()
+		}
+	})
+}
+
+// watchMaster drains the worker when the master is gone: the pipe it holds
+// reports EOF, or this process has been handed to another parent.
+func watchMaster(s *server, pipe *os.File, masterPID int) {
+	done := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, pipe) // returns at EOF: the master's end closed
+		close(done)
+	}()
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			s.drain(scoreboard.ExitOrphan)
+			return
+		case <-tick.C:
+			if masterPID > 0 && os.Getppid() != masterPID {
+				s.drain(scoreboard.ExitOrphan)
+				return
+			}
+		}
+	}
+}
+
+// serveAlone is the app run by hand: one process, no master.
+func serveAlone(h http.Handler) error {
+	addr := listenFlag(os.Args[1:])
+	if addr == "" {
+		if p := os.Getenv("PORT"); p != "" {
+			addr = ":" + p
+		} else {
+			addr = ":5000"
+		}
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("httpserver: %w", err)
+	}
+	s := newServer(h, settings{
+		timeout:          DefaultTimeout,
+		keepaliveTimeout: DefaultKeepaliveTimeout,
+		maxKeepaliveReqs: 100,
+		gracefulTimeout:  DefaultGracefulTimeout,
+	})
+	s.listeners = []net.Listener{ln}
+	fmt.Fprintf(os.Stderr, "serving http://%s in one process; run it under `starlight` for worker processes and a dashboard\n", displayAddr(ln.Addr()))
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		<-sigc
+		s.drain(scoreboard.ExitSignal)
+	}()
+	return s.serve(nil)
+}
+
+// listenFlag finds -l ADDR, -l=ADDR, --listen ADDR or --listen=ADDR.
+func listenFlag(args []string) string {
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		for _, name := range []string{"-l", "--listen", "-listen"} {
+			if a == name && i+1 < len(args) {
+				return args[i+1]
+			}
+			if v, ok := strings.CutPrefix(a, name+"="); ok {
+				return v
+			}
+		}
+	}
+	return ""
+}
+
+func displayAddr(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok && ta.IP.IsUnspecified() {
+		return fmt.Sprintf("localhost:%d", ta.Port)
+	}
+	return a.String()
+}
+
+var errNoCert = errors.New("no certificate")

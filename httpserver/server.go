@@ -1,0 +1,245 @@
+package httpserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/starlight-go/starlight/internal/scoreboard"
+	"github.com/starlight-go/starlight/internal/version"
+)
+
+// Defaults, the same as the starlight command's.
+const (
+	DefaultTimeout          = 300 * time.Second
+	DefaultKeepaliveTimeout = 2 * time.Second
+	DefaultGracefulTimeout  = 30 * time.Second
+	// MaxHeaderBytes bounds the request line and headers together: a
+	// request over it gets 431 and is never served.
+	MaxHeaderBytes = 48 << 10
+)
+
+var serverValue = []string{"starlight/" + version.Version}
+
+// settings are the knobs a server runs with, from the master's spec or
+// from the defaults when run by hand.
+type settings struct {
+	timeout          time.Duration
+	keepaliveTimeout time.Duration
+	maxKeepaliveReqs int // 1 = keep-alive off; 0 = unlimited
+	gracefulTimeout  time.Duration
+	budget           uint64 // 0 = unlimited
+}
+
+// server is one process's serving state.
+type server struct {
+	app       http.Handler
+	set       settings
+	srv       *http.Server
+	listeners []net.Listener
+	slot      *scoreboard.Slot // nil when serving alone
+	access    *accessLog       // nil when off
+	logger    *log.Logger
+
+	begun    atomic.Uint64 // requests started in this process
+	conns    atomic.Int64  // open connections
+	active   atomic.Int64  // requests in flight
+	draining atomic.Bool
+
+	drainOnce sync.Once
+	drainCh   chan uint32 // receives the exit reason once
+}
+
+// current is the server of this process, for Harakiri.
+var current atomic.Pointer[server]
+
+func newServer(app http.Handler, set settings) *server {
+	s := &server{
+		app:     app,
+		set:     set,
+		logger:  log.New(os.Stderr, "", log.LstdFlags),
+		drainCh: make(chan uint32, 1),
+	}
+	s.srv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: set.timeout,
+		ReadTimeout:       set.timeout,
+		IdleTimeout:       set.keepaliveTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ConnContext:       s.connContext,
+		ConnState:         s.connState,
+		ErrorLog:          s.logger,
+	}
+	if set.maxKeepaliveReqs == 1 {
+		s.srv.SetKeepAlivesEnabled(false)
+	}
+	current.Store(s)
+	return s
+}
+
+// ServeHTTP wraps the app: scoreboard, headers, keep-alive accounting,
+// panics, the access log and the request budget.
+func (s *server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	now := time.Now()
+	if s.slot != nil {
+		s.slot.Begin(r.Method, r.URL.Path, now.UnixNano())
+	}
+	s.active.Add(1)
+	n := s.begun.Add(1)
+	ci := connFrom(r)
+	closing := s.draining.Load()
+	if b := s.set.budget; b > 0 && n >= b {
+		closing = true
+		if n == b {
+			go s.drain(scoreboard.ExitBudget)
+		}
+	}
+	if ci != nil {
+		ci.requests++
+		if m := s.set.maxKeepaliveReqs; m > 1 && ci.requests >= m {
+			closing = true
+		}
+		if closing {
+			ci.close.Store(true)
+		}
+	}
+	h := rw.Header()
+	h["Server"] = serverValue
+	if closing {
+		h["Connection"] = closeValue
+	}
+	if len(r.TransferEncoding) > 0 && ci != nil {
+		// net/http drops a Content-Length sent along with
+		// Transfer-Encoding before the handler can see it, and RFC 9112
+		// section 6.1 wants the connection closed after such a request:
+		// close after every request with a transfer-coded body.
+		ci.close.Store(true)
+		h["Connection"] = closeValue
+	}
+
+	w := responsePool.Get().(*response)
+	*w = response{rw: rw, s: s, conn: ci, status: http.StatusOK}
+	defer s.finish(w, r, now)
+	s.app.ServeHTTP(w, r)
+}
+
+// finish runs after the app, even when it panicked.
+func (s *server) finish(w *response, r *http.Request, start time.Time) {
+	p := recover()
+	if p != nil && p != http.ErrAbortHandler {
+		s.logger.Printf("panic serving %s %s: %v\n%s", r.Method, r.URL.Path, p, debug.Stack())
+		if !w.wroteHeader {
+			h := w.rw.Header()
+			for k := range h {
+				delete(h, k)
+			}
+			h["Server"] = serverValue
+			h.Set("Content-Type", "text/plain; charset=utf-8")
+			h.Set("X-Content-Type-Options", "nosniff")
+			w.WriteHeader(http.StatusInternalServerError)
+			w.WriteString("Internal Server Error\n")
+			p = nil // answered: the worker keeps serving
+		}
+	}
+	if s.access != nil {
+		status := w.status
+		if p != nil {
+			status = 0
+		}
+		s.access.log(r, status, w.size, start)
+	}
+	s.active.Add(-1)
+	if s.slot != nil {
+		s.slot.End()
+	}
+	*w = response{}
+	responsePool.Put(w)
+	if p != nil {
+		panic(p) // headers were sent: let net/http cut the connection
+	}
+}
+
+// drain stops accepting, lets connections finish and tells serve to
+// return. The first reason wins.
+func (s *server) drain(reason uint32) {
+	s.drainOnce.Do(func() {
+		s.draining.Store(true)
+		if s.slot != nil {
+			s.slot.ExitReason.Store(reason)
+			s.slot.State.Store(scoreboard.Exiting)
+		}
+		for _, ln := range s.listeners {
+			ln.Close()
+		}
+		s.drainCh <- reason
+	})
+}
+
+// serve runs until a drain has finished.
+func (s *server) serve(ready func()) error {
+	errc := make(chan error, len(s.listeners))
+	for _, ln := range s.listeners {
+		go func(ln net.Listener) {
+			err := s.srv.Serve(ln)
+			if err != nil && !errors.Is(err, http.ErrServerClosed) && !s.draining.Load() {
+				errc <- fmt.Errorf("serve %s: %w", ln.Addr(), err)
+			}
+		}(ln)
+	}
+	if ready != nil {
+		ready()
+	}
+	var reason uint32
+	select {
+	case reason = <-s.drainCh:
+	case err := <-errc:
+		s.drain(scoreboard.ExitSignal)
+		s.shutdown(time.Second)
+		return err
+	}
+	grace := s.set.gracefulTimeout
+	if reason == scoreboard.ExitOrphan {
+		grace = 500 * time.Millisecond
+	}
+	s.shutdown(grace)
+	return nil
+}
+
+// shutdown waits for open connections to finish: until none is open, or
+// no request has been in flight for a moment (then idle keep-alive
+// connections are closed), or the grace period ends (then all are cut).
+func (s *server) shutdown(grace time.Duration) {
+	deadline := time.Now().Add(grace)
+	idleGrace := s.set.keepaliveTimeout
+	if idleGrace > time.Second || idleGrace <= 0 {
+		idleGrace = time.Second
+	}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	var idleSince time.Time
+	for s.conns.Load() > 0 && time.Now().Before(deadline) {
+		if s.active.Load() == 0 {
+			if idleSince.IsZero() {
+				idleSince = time.Now()
+			} else if time.Since(idleSince) >= idleGrace {
+				break
+			}
+		} else {
+			idleSince = time.Time{}
+		}
+		<-tick.C
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	if err := s.srv.Shutdown(ctx); err != nil {
+		s.srv.Close()
+	}
+}

@@ -1,0 +1,90 @@
+// Package proto is the contract between the starlight master and the worker
+// processes it starts: the environment variables, the inherited file
+// descriptors and the settings a worker serves with. Master and worker are
+// often different binaries built at different times, so the spec carries a
+// version and a worker refuses a spec it does not understand.
+package proto
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+)
+
+// Version is bumped whenever Spec or the scoreboard layout changes.
+const Version = 1
+
+// EnvSpec holds the JSON Spec; its presence makes a program a worker.
+const EnvSpec = "STARLIGHT_WORKER"
+
+// EnvEnv is the value of -E/--env, as the app sees it.
+const EnvEnv = "STARLIGHT_ENV"
+
+// Listener is one inherited listening socket.
+type Listener struct {
+	FD      int    `json:"fd"`
+	Network string `json:"network"` // tcp, unix
+	Addr    string `json:"addr"`    // as bound, for messages
+	TLS     bool   `json:"tls"`
+}
+
+// TLS holds the files a TLS listener is configured from. Workers read
+// them at start, so a slow restart picks up renewed certificates.
+type TLS struct {
+	CertFile     string `json:"cert_file"`
+	KeyFile      string `json:"key_file"`
+	CAFile       string `json:"ca_file,omitempty"`
+	ClientCAFile string `json:"client_ca_file,omitempty"`
+	VerifyMode   int    `json:"verify_mode"` // 0 none, 1 verify if given, 2/3 require
+}
+
+// Spec is everything a worker needs to know.
+type Spec struct {
+	Version    int        `json:"version"`
+	MasterPID  int        `json:"master_pid"`
+	Listeners  []Listener `json:"listeners"`
+	Standalone bool       `json:"standalone,omitempty"` // --max-workers 0: no master, no scoreboard
+
+	Slot         int `json:"slot"`
+	Slots        int `json:"slots"`
+	ScoreboardFD int `json:"scoreboard_fd"`
+	DeathFD      int `json:"death_fd"`  // read end of a pipe the master holds open; EOF = master gone
+	ReadyFD      int `json:"ready_fd"`  // write end: one byte when serving
+	AccessFD     int `json:"access_fd"` // where access-log lines go; -1 = none
+	Generation   int `json:"generation"`
+
+	Budget           uint64        `json:"budget"` // requests before a graceful exit; 0 = unlimited
+	Timeout          time.Duration `json:"timeout"`
+	KeepaliveTimeout time.Duration `json:"keepalive_timeout"`
+	MaxKeepaliveReqs int           `json:"max_keepalive_reqs"`
+	GracefulTimeout  time.Duration `json:"graceful_timeout"`
+	TLS              *TLS          `json:"tls,omitempty"`
+}
+
+// Encode returns the spec as the value of EnvSpec.
+func (s *Spec) Encode() string {
+	s.Version = Version
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic(err) // a Spec always marshals
+	}
+	return string(b)
+}
+
+// FromEnv returns the spec in the environment, or nil if this process is
+// not a worker.
+func FromEnv() (*Spec, error) {
+	v, ok := os.LookupEnv(EnvSpec)
+	if !ok {
+		return nil, nil
+	}
+	var s Spec
+	if err := json.Unmarshal([]byte(v), &s); err != nil {
+		return nil, fmt.Errorf("%s: %w", EnvSpec, err)
+	}
+	if s.Version != Version {
+		return nil, fmt.Errorf("%s: protocol version %d, this program speaks %d: rebuild the app against the same starlight", EnvSpec, s.Version, Version)
+	}
+	return &s, nil
+}

@@ -1,0 +1,218 @@
+// Package scoreboard is the shared memory between the master and its
+// workers: a fixed array of slots, one per worker, each written only by the
+// worker that owns it (and by the master before the worker starts), read by
+// the master a few times a second. Every field is accessed atomically, so a
+// request costs a few atomic stores and no system call.
+package scoreboard
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// SlotSize is the size of one slot in bytes: two cache lines.
+const SlotSize = 128
+
+// lineWords is the number of 8-byte words holding the in-flight request line.
+const lineWords = 6
+
+// LineMax is the longest request line a slot keeps ("GET /path..."); longer
+// lines are cut.
+const LineMax = lineWords * 8
+
+// State of a slot.
+const (
+	Free     uint32 = iota // nobody owns it
+	Starting               // the master spawned a worker on it
+	Ready                  // the worker serves
+	Exiting                // the worker drains before exiting
+)
+
+// Exit reasons a worker records before it exits.
+const (
+	ExitNone     uint32 = iota
+	ExitBudget          // served its request budget
+	ExitHarakiri        // the app asked for it
+	ExitSignal          // SIGTERM or SIGINT
+	ExitOrphan          // the master went away
+)
+
+// Slot is one worker's record. Its layout is shared between processes of
+// the same build only; never reorder fields without bumping the protocol
+// version in internal/proto.
+type Slot struct {
+	PID        atomic.Int32
+	State      atomic.Uint32
+	Generation atomic.Uint32
+	ExitReason atomic.Uint32
+	Requests   atomic.Uint64 // requests completed
+	Budget     atomic.Uint64 // 0 = unlimited
+	Started    atomic.Int64  // process start, unix nanoseconds
+	ReqStart   atomic.Int64  // start of the newest request in flight, unix ns; 0 = none
+	Active     atomic.Int32  // requests in flight
+	lineSeq    atomic.Uint32 // odd while the line is being written
+	line       [lineWords]atomic.Uint64
+	_          [SlotSize - 56 - lineWords*8]byte
+}
+
+// Compile-time check that Slot has the size the memory layout assumes.
+var _ [SlotSize - unsafe.Sizeof(Slot{})]byte
+var _ [unsafe.Sizeof(Slot{}) - SlotSize]byte
+
+// Reset prepares a slot for a new worker. Only the master calls it, before
+// the worker process exists.
+func (s *Slot) Reset(gen uint32, budget uint64, started int64) {
+	s.PID.Store(0)
+	s.Generation.Store(gen)
+	s.ExitReason.Store(ExitNone)
+	s.Requests.Store(0)
+	s.Budget.Store(budget)
+	s.Started.Store(started)
+	s.ReqStart.Store(0)
+	s.Active.Store(0)
+	for i := range s.line {
+		s.line[i].Store(0)
+	}
+	s.State.Store(Starting)
+}
+
+// Begin records the start of a request: one more in flight, and its line
+// when no other writer holds the line. now is unix nanoseconds.
+func (s *Slot) Begin(method, path string, now int64) {
+	s.Active.Add(1)
+	s.ReqStart.Store(now)
+	seq := s.lineSeq.Load()
+	if seq&1 != 0 || !s.lineSeq.CompareAndSwap(seq, seq+1) {
+		return // another request is writing the line; this one goes unrecorded
+	}
+	var buf [LineMax]byte
+	n := copy(buf[:], method)
+	if n < LineMax {
+		buf[n] = ' '
+		n++
+		copy(buf[n:], path)
+	}
+	for i := range s.line {
+		s.line[i].Store(binary.LittleEndian.Uint64(buf[i*8:]))
+	}
+	s.lineSeq.Store(seq + 2)
+}
+
+// End records the end of a request and returns the number completed.
+func (s *Slot) End() uint64 {
+	if s.Active.Add(-1) == 0 {
+		s.ReqStart.Store(0)
+	}
+	return s.Requests.Add(1)
+}
+
+// Line returns the request line of a request in flight, or "" if the line
+// is being written right now.
+func (s *Slot) Line() string {
+	seq := s.lineSeq.Load()
+	if seq&1 != 0 {
+		return ""
+	}
+	var buf [LineMax]byte
+	for i := range s.line {
+		binary.LittleEndian.PutUint64(buf[i*8:], s.line[i].Load())
+	}
+	if s.lineSeq.Load() != seq {
+		return ""
+	}
+	n := 0
+	for n < LineMax && buf[n] != 0 {
+		n++
+	}
+	return string(buf[:n])
+}
+
+// Board is a mapped scoreboard.
+type Board struct {
+	f    *os.File
+	mem  []byte
+	size int
+}
+
+// Create makes a new scoreboard of n slots in anonymous shared memory (a
+// memfd, or an unlinked temporary file where memfd is missing).
+func Create(n int) (*Board, error) {
+	if n <= 0 {
+		return nil, fmt.Errorf("scoreboard: %d slots", n)
+	}
+	f, err := anonFile()
+	if err != nil {
+		return nil, fmt.Errorf("scoreboard: %w", err)
+	}
+	if err := f.Truncate(int64(n * SlotSize)); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("scoreboard: size: %w", err)
+	}
+	b, err := mapFile(f, n)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// Open maps an inherited scoreboard file of n slots.
+func Open(f *os.File, n int) (*Board, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("scoreboard: %w", err)
+	}
+	if n <= 0 || st.Size() < int64(n*SlotSize) {
+		return nil, fmt.Errorf("scoreboard: file holds %d bytes, want %d slots", st.Size(), n)
+	}
+	return mapFile(f, n)
+}
+
+func anonFile() (*os.File, error) {
+	fd, err := unix.MemfdCreate("starlight-scoreboard", unix.MFD_CLOEXEC)
+	if err == nil {
+		return os.NewFile(uintptr(fd), "starlight-scoreboard"), nil
+	}
+	f, err := os.CreateTemp("", "starlight-scoreboard-*")
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(f.Name())
+	return f, nil
+}
+
+func mapFile(f *os.File, n int) (*Board, error) {
+	mem, err := unix.Mmap(int(f.Fd()), 0, n*SlotSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("scoreboard: mmap: %w", err)
+	}
+	return &Board{f: f, mem: mem, size: n}, nil
+}
+
+// File is the file behind the board, to pass to a worker.
+func (b *Board) File() *os.File { return b.f }
+
+// Len is the number of slots.
+func (b *Board) Len() int { return b.size }
+
+// Slot returns slot i.
+func (b *Board) Slot(i int) *Slot {
+	if i < 0 || i >= b.size {
+		panic(fmt.Sprintf("scoreboard: slot %d out of range [0,%d)", i, b.size))
+	}
+	return (*Slot)(unsafe.Pointer(&b.mem[i*SlotSize]))
+}
+
+// Close unmaps the board and closes its file.
+func (b *Board) Close() error {
+	err := unix.Munmap(b.mem)
+	if cerr := b.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

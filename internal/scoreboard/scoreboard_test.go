@@ -1,0 +1,186 @@
+package scoreboard
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"testing"
+)
+
+const childEnv = "SCOREBOARD_TEST_CHILD"
+
+// TestMain lets the test binary act as a worker: it maps the inherited
+// board (fd 3) and bumps its slot's counters.
+func TestMain(m *testing.M) {
+	if v := os.Getenv(childEnv); v != "" {
+		os.Exit(child(v))
+	}
+	os.Exit(m.Run())
+}
+
+func child(spec string) int {
+	var slot, n, reqs int
+	if _, err := fmt.Sscanf(spec, "%d/%d/%d", &slot, &n, &reqs); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
+	}
+	b, err := Open(os.NewFile(3, "board"), n)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
+	}
+	s := b.Slot(slot)
+	s.PID.Store(int32(os.Getpid()))
+	s.State.Store(Ready)
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < reqs/4; i++ {
+				s.Begin("GET", "/child/"+strconv.Itoa(slot), 1)
+				s.End()
+			}
+		}()
+	}
+	wg.Wait()
+	s.ExitReason.Store(ExitBudget)
+	return 0
+}
+
+// TestAcrossProcesses runs many worker processes at once on one board and
+// checks that every increment of every process is seen by the parent.
+func TestAcrossProcesses(t *testing.T) {
+	const workers, reqs = 8, 20000
+	b, err := Create(workers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for i := 0; i < workers; i++ {
+		b.Slot(i).Reset(7, reqs, 1)
+	}
+	var cmds []*exec.Cmd
+	for i := 0; i < workers; i++ {
+		c := exec.Command(os.Args[0], "-test.run=^$")
+		c.Env = append(os.Environ(), fmt.Sprintf("%s=%d/%d/%d", childEnv, i, workers, reqs))
+		c.ExtraFiles = []*os.File{b.File()}
+		c.Stderr = os.Stderr
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds = append(cmds, c)
+	}
+	for i, c := range cmds {
+		if err := c.Wait(); err != nil {
+			t.Fatalf("child %d: %v", i, err)
+		}
+		s := b.Slot(i)
+		if got := s.Requests.Load(); got != reqs {
+			t.Errorf("slot %d: %d requests, want %d", i, got, reqs)
+		}
+		if got := s.PID.Load(); int(got) != c.Process.Pid {
+			t.Errorf("slot %d: pid %d, want %d", i, got, c.Process.Pid)
+		}
+		if s.Active.Load() != 0 || s.ReqStart.Load() != 0 {
+			t.Errorf("slot %d: %d still active", i, s.Active.Load())
+		}
+		if s.ExitReason.Load() != ExitBudget || s.State.Load() != Ready || s.Generation.Load() != 7 {
+			t.Errorf("slot %d: reason %d state %d gen %d", i, s.ExitReason.Load(), s.State.Load(), s.Generation.Load())
+		}
+		if want := "GET /child/" + strconv.Itoa(i); s.Line() != want {
+			t.Errorf("slot %d: line %q, want %q", i, s.Line(), want)
+		}
+	}
+}
+
+func TestLine(t *testing.T) {
+	b, err := Create(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	s := b.Slot(0)
+	s.Reset(1, 0, 0)
+	if s.Line() != "" {
+		t.Fatalf("fresh slot line %q", s.Line())
+	}
+	long := "/" + string(make([]byte, 0)) + "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz"
+	s.Begin("POST", long, 42)
+	got := s.Line()
+	if len(got) != LineMax || got[:6] != "POST /" {
+		t.Fatalf("long line %q (len %d)", got, len(got))
+	}
+	if s.ReqStart.Load() != 42 || s.Active.Load() != 1 {
+		t.Fatalf("begin not recorded")
+	}
+	if n := s.End(); n != 1 {
+		t.Fatalf("End = %d", n)
+	}
+	if s.ReqStart.Load() != 0 {
+		t.Fatal("ReqStart not cleared when idle")
+	}
+}
+
+func TestConcurrentWritersAndReader(t *testing.T) {
+	b, err := Create(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	s := b.Slot(0)
+	s.Reset(1, 0, 0)
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 5000; i++ {
+				s.Begin("GET", "/g"+strconv.Itoa(g), 1)
+				s.End()
+			}
+		}(g)
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for {
+		select {
+		case <-done:
+			if s.Requests.Load() != 20000 {
+				t.Fatalf("requests %d", s.Requests.Load())
+			}
+			return
+		default:
+			if l := s.Line(); l != "" && (len(l) != 7 || l[:6] != "GET /g") {
+				t.Fatalf("torn line %q", l)
+			}
+		}
+	}
+}
+
+func TestSlotOutOfRange(t *testing.T) {
+	b, err := Create(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	defer func() {
+		if recover() == nil {
+			t.Fatal("no panic for slot 2 of 2")
+		}
+	}()
+	b.Slot(2)
+}
+
+func TestOpenTooSmall(t *testing.T) {
+	b, err := Create(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := Open(b.File(), 3); err == nil {
+		t.Fatal("Open of 2 slots as 3 succeeded")
+	}
+}

@@ -1,0 +1,92 @@
+package prefork
+
+import "time"
+
+// Defaults, the same as the Perl Starlight's where it has the option.
+const (
+	DefaultPort             = 5000
+	DefaultWorkers          = 10
+	DefaultMaxReqsPerChild  = 1000
+	DefaultTimeout          = 300 * time.Second
+	DefaultKeepaliveTimeout = 2 * time.Second
+	DefaultMaxKeepaliveReqs = 1
+	DefaultMainProcessDelay = 100 * time.Millisecond
+	DefaultGracefulTimeout  = 30 * time.Second
+	DefaultEnv              = "development"
+
+	// MaxWorkers bounds --max-workers and scaling up; the scoreboard has
+	// room for twice as many, for the overlap of a slow restart.
+	MaxWorkers = 512
+)
+
+// Config is every option of the starlight command. The zero value is not
+// useful; start from DefaultConfig.
+type Config struct {
+	App     string   // APP: a Go main package directory or an executable
+	AppArgs []string // arguments after "--", passed to the app
+
+	// Listening.
+	Host   string   // -o/--host: address of the -p listener; "" = all
+	Port   int      // -p/--port
+	Listen []string // -l/--listen: HOST:PORT, :PORT, [::1]:PORT, /path.sock, @abstract
+	Socket string   // -S/--socket: a unix socket path
+	IPv6   bool     // --ipv6: with no --host, -p listens on [::] as well
+
+	// TLS.
+	SSL             bool
+	SSLKeyFile      string
+	SSLCertFile     string
+	SSLCAFile       string
+	SSLClientCAFile string
+	SSLVerifyMode   int // 0 none, 1 verify a client certificate if given, 2 and 3 require one
+
+	// Pool.
+	Workers          int           // --max-workers; 0 = no pool, the app serves in this process
+	MaxReqsPerChild  uint64        // 0 = unlimited ("inf")
+	MinReqsPerChild  uint64        // 0 = unset; else the budget is random in [min, max]
+	SpawnInterval    time.Duration // 0 = start workers as fast as they come up
+	MainProcessDelay time.Duration // how often the master looks over the pool
+	GracefulTimeout  time.Duration // how long a graceful stop waits before killing
+
+	// HTTP.
+	Timeout          time.Duration
+	KeepaliveTimeout time.Duration
+	MaxKeepaliveReqs int // 1 = keep-alive off; 0 = unlimited
+
+	// Process.
+	User      string
+	Group     string
+	Umask     int // -1 = unchanged
+	Daemonize bool
+	PidFile   string
+	ErrorLog  string
+	AccessLog string // "-" = stdout
+	Env       string
+	Quiet     bool
+
+	// Reload.
+	Reload       bool     // -r: watch the app
+	ReloadDirs   []string // -R: watch these instead
+	NoReload     bool     // --no-reload: no watching even under the dashboard
+	ReloadExt    []string // --reload-ext
+	ReloadIgnore []string // --reload-ignore
+
+	// Set by the launcher, not by options.
+	Dashboard bool // a dashboard shows the logs: tag them, always capture access lines
+}
+
+// DefaultConfig returns the configuration with every default applied.
+func DefaultConfig() Config {
+	return Config{
+		Port:             DefaultPort,
+		Workers:          DefaultWorkers,
+		MaxReqsPerChild:  DefaultMaxReqsPerChild,
+		MainProcessDelay: DefaultMainProcessDelay,
+		GracefulTimeout:  DefaultGracefulTimeout,
+		Timeout:          DefaultTimeout,
+		KeepaliveTimeout: DefaultKeepaliveTimeout,
+		MaxKeepaliveReqs: DefaultMaxKeepaliveReqs,
+		Umask:            -1,
+		Env:              DefaultEnv,
+	}
+}

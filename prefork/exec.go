@@ -1,0 +1,69 @@
+package prefork
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+
+	"github.com/starlight-go/starlight/internal/proto"
+	"golang.org/x/sys/unix"
+)
+
+// execInPlace is --max-workers 0: the master replaces itself with the app
+// (same pid), which serves alone on the listeners bound here. It returns
+// only on failure.
+func (m *Master) execInPlace() (int, error) {
+	spec := proto.Spec{
+		MasterPID:        os.Getpid(),
+		Standalone:       true,
+		Timeout:          m.cfg.Timeout,
+		KeepaliveTimeout: m.cfg.KeepaliveTimeout,
+		MaxKeepaliveReqs: m.cfg.MaxKeepaliveReqs,
+		GracefulTimeout:  m.cfg.GracefulTimeout,
+		TLS:              m.tlsSpec(),
+		AccessFD:         -1,
+		ScoreboardFD:     -1,
+		DeathFD:          -1,
+		ReadyFD:          -1,
+	}
+	var files []*os.File
+	for _, l := range m.listeners {
+		files = append(files, l.file)
+		spec.Listeners = append(spec.Listeners, proto.Listener{FD: 2 + len(files), Network: l.network, Addr: l.addr, TLS: l.tls})
+	}
+	if m.accessw != nil {
+		if m.accessw == m.outw {
+			files = append(files, os.Stdout)
+		} else {
+			files = append(files, m.accessw.f)
+		}
+		spec.AccessFD = 2 + len(files)
+	}
+	if m.cfg.ErrorLog != "" {
+		if err := unix.Dup2(int(m.errw.f.Fd()), 2); err != nil {
+			return ExitFailure, fmt.Errorf("--error-log: %w", err)
+		}
+	}
+	env := m.workerEnv(spec.Encode())
+	m.info("serving in this process (--max-workers 0): exec %s", m.binary)
+
+	runtime.LockOSThread()
+	// Move every file out of the way first, then into 3, 4, ...: a target
+	// number may be one of the sources.
+	high := make([]int, len(files))
+	for i, f := range files {
+		fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 100)
+		if err != nil {
+			return ExitFailure, fmt.Errorf("exec: %w", err)
+		}
+		high[i] = fd
+	}
+	for i, fd := range high {
+		if err := unix.Dup3(fd, 3+i, 0); err != nil {
+			return ExitFailure, fmt.Errorf("exec: %w", err)
+		}
+	}
+	argv := append([]string{m.binary}, m.cfg.AppArgs...)
+	err := unix.Exec(m.binary, argv, env)
+	return ExitFailure, fmt.Errorf("exec %s: %w", m.binary, err)
+}

@@ -1,0 +1,198 @@
+package prefork
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// listener is one bound socket, held by the master for its whole life.
+type listener struct {
+	ln      net.Listener
+	file    *os.File // dup of the socket, handed to every worker
+	network string   // tcp or unix
+	addr    string   // as bound, for workers' messages
+	url     string   // for people: http://127.0.0.1:5000/ or unix:/path
+	path    string   // unix socket file to remove at exit; "" otherwise
+	tls     bool
+}
+
+// addresses lists what to bind, from -o/-p, -l, -S and --ipv6.
+func (c *Config) addresses() ([]string, error) {
+	var out []string
+	out = append(out, c.Listen...)
+	if c.Socket != "" {
+		out = append(out, c.Socket)
+	}
+	if len(c.Listen) == 0 && c.Socket == "" {
+		host := c.Host
+		if host == "" && c.IPv6 {
+			host = "::"
+		}
+		out = append(out, net.JoinHostPort(host, strconv.Itoa(c.Port)))
+	}
+	return out, nil
+}
+
+func isUnixAddr(a string) bool {
+	return strings.HasPrefix(a, "/") || strings.HasPrefix(a, "./") || strings.HasPrefix(a, "@") || strings.HasPrefix(a, "\x00") || strings.HasSuffix(a, ".sock")
+}
+
+// bind opens every listener, or none: on error it closes what it opened.
+func bind(c *Config) ([]*listener, error) {
+	addrs, err := c.addresses()
+	if err != nil {
+		return nil, err
+	}
+	var out []*listener
+	fail := func(err error) ([]*listener, error) {
+		closeListeners(out)
+		return nil, err
+	}
+	for _, a := range addrs {
+		var l *listener
+		if isUnixAddr(a) {
+			l, err = bindUnix(a)
+		} else {
+			l, err = bindTCP(a, c.IPv6)
+		}
+		if err != nil {
+			return fail(err)
+		}
+		l.tls = c.SSL
+		if l.network == "tcp" && l.tls {
+			l.url = "https" + strings.TrimPrefix(l.url, "http")
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+func bindTCP(addr string, ipv6 bool) (*listener, error) {
+	if !strings.Contains(addr, ":") {
+		return nil, fmt.Errorf("listen %q: want HOST:PORT, :PORT, [IPv6]:PORT, /path.sock or @abstract", addr)
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %q: %w", addr, err)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return nil, fmt.Errorf("listen %q: bad port %q", addr, port)
+	}
+	network := "tcp"
+	if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
+		network = "tcp6"
+	} else if ip != nil && !ipv6 {
+		network = "tcp4"
+	} else if host == "" && !ipv6 {
+		network = "tcp" // all addresses, v4 and v6 where the system allows
+	}
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("listen %s: address already in use (another server runs there?)", addr)
+		}
+		return nil, fmt.Errorf("listen %s: %w", addr, unwrapOp(err))
+	}
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	ta := ln.Addr().(*net.TCPAddr)
+	shown := ta.String()
+	if ta.IP.IsUnspecified() {
+		shown = "0.0.0.0:" + strconv.Itoa(ta.Port)
+		if ta.IP.To4() == nil && network != "tcp" {
+			shown = "[::]:" + strconv.Itoa(ta.Port)
+		}
+	}
+	return &listener{ln: ln, file: f, network: "tcp", addr: ta.String(), url: "http://" + shown + "/"}, nil
+}
+
+func bindUnix(path string) (*listener, error) {
+	abstract := strings.HasPrefix(path, "@") || strings.HasPrefix(path, "\x00")
+	name := path
+	if abstract {
+		name = "@" + path[1:] // Go spells the abstract namespace with @
+	} else {
+		if err := clearStaleSocket(path); err != nil {
+			return nil, err
+		}
+	}
+	ln, err := net.Listen("unix", name)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("listen %s: address already in use", path)
+		}
+		return nil, fmt.Errorf("listen %s: %w", path, unwrapOp(err))
+	}
+	ul := ln.(*net.UnixListener)
+	ul.SetUnlinkOnClose(false) // the master removes the file itself, once
+	f, err := ul.File()
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("listen %s: %w", path, err)
+	}
+	l := &listener{ln: ln, file: f, network: "unix", addr: name, url: "unix:" + name}
+	if !abstract {
+		l.path = path
+	}
+	return l, nil
+}
+
+// clearStaleSocket refuses a socket file a live server answers on and
+// removes one nothing listens on.
+func clearStaleSocket(path string) error {
+	st, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", path, err)
+	}
+	if st.Mode()&os.ModeSocket == 0 {
+		return fmt.Errorf("listen %s: exists and is not a socket", path)
+	}
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err == nil {
+		c.Close()
+		return fmt.Errorf("listen %s: a server is already listening on this socket", path)
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("listen %s: remove stale socket: %w", path, err)
+	}
+	staleRemoved = append(staleRemoved, path)
+	return nil
+}
+
+// staleRemoved lists stale socket files bind removed, to report them.
+var staleRemoved []string
+
+func closeListeners(ls []*listener) {
+	for _, l := range ls {
+		l.ln.Close()
+		l.file.Close()
+		if l.path != "" {
+			os.Remove(l.path)
+		}
+	}
+}
+
+// unwrapOp drops net.OpError's repetition of the address.
+func unwrapOp(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		var sys *os.SyscallError
+		if errors.As(op.Err, &sys) {
+			return sys.Err
+		}
+		return op.Err
+	}
+	return err
+}

@@ -1,0 +1,770 @@
+package prefork
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/starlight-go/starlight/internal/scoreboard"
+)
+
+// Tunables of the supervision that are not options.
+const (
+	readyTimeout     = 30 * time.Second // a worker not ready by then is killed
+	crashQuiet       = 10 * time.Second // no crash for this long ends a crash streak
+	maxBackoff       = 10 * time.Second
+	startFailLimit   = 5 // workers in a row exiting before ready: the app cannot start
+	rolloutFailLimit = 2 // new-generation workers in a row exiting before ready: roll back
+)
+
+// Master supervises the worker pool. Create it with New, then call Run.
+// Snapshot and Do are safe from any goroutine.
+type Master struct {
+	cfg Config
+	obs Observer
+
+	app       *app
+	buildDir  string
+	listeners []*listener
+	board     *scoreboard.Board
+	deathR    *os.File // workers inherit it; EOF tells them the master is gone
+	deathW    *os.File // held open, never written
+	spawner   *spawner
+	errw      *sink // the master's log and the workers' stderr
+	outw      *sink // the workers' stdout
+	accessw   *sink // access log; nil = off
+	started   time.Time
+
+	// Channels into the loop.
+	exitc  chan exitMsg
+	readyc chan *proc
+	cmdc   chan Command
+	buildc chan buildResult
+	sigc   chan os.Signal
+
+	// Owned by the loop goroutine.
+	procs       map[int]*proc // by pid
+	freeSlots   []int
+	gen         int    // generation new workers of the current build get
+	binary      string // executable of that generation
+	lastGen     int    // highest generation number handed out
+	target      int
+	roll        *rollout
+	building    context.CancelFunc
+	lastSpawn   time.Time
+	lastRetire  time.Time
+	crashStreak int
+	lastCrash   time.Time
+	backoffTill time.Time
+	startFails  int  // workers in a row that exited before ready
+	everReady   bool // some worker of this master was ready once
+	halted      string
+	stopping    int // 0 running, 1 graceful, 2 immediate
+	stopBy      time.Time
+	exitCode    int
+	lastErr     string
+
+	// Shared with Snapshot.
+	mu   sync.Mutex
+	view view
+	done chan struct{}
+}
+
+// view is what Snapshot reads, kept by the loop under mu.
+type view struct {
+	procs      []procView
+	generation int
+	target     int
+	build      string
+	retired    uint64
+	recycles   int
+	crashes    int
+	reloads    int
+	reloading  bool
+	stopping   bool
+}
+
+type procView struct {
+	pid, slot, gen int
+	started        time.Time
+}
+
+// proc is one worker process, as the master knows it.
+type proc struct {
+	pid      int
+	slot     int
+	gen      int
+	started  time.Time
+	ready    bool
+	retiring string // why the master asked it to exit; "" if it did not
+}
+
+type exitMsg struct {
+	p     *proc
+	state *os.ProcessState
+}
+
+type buildResult struct {
+	gen    int
+	binary string
+	err    error
+	why    string
+}
+
+type rollout struct {
+	gen    int
+	binary string
+	fails  int
+	why    string
+}
+
+// New checks the configuration and prepares a master; nothing is bound or
+// started until Run. obs may be nil (headless: events are logged).
+func New(cfg Config, obs Observer) (*Master, error) {
+	a, err := resolveApp(cfg.App)
+	if err != nil {
+		return nil, err
+	}
+	m := &Master{
+		cfg:    cfg,
+		obs:    obs,
+		app:    a,
+		exitc:  make(chan exitMsg, 64),
+		readyc: make(chan *proc, 64),
+		cmdc:   make(chan Command, 16),
+		buildc: make(chan buildResult, 1),
+		sigc:   make(chan os.Signal, 16),
+		procs:  make(map[int]*proc),
+		target: cfg.Workers,
+		done:   make(chan struct{}),
+		errw:   writerSink(os.Stderr),
+		outw:   writerSink(os.Stdout),
+	}
+	return m, nil
+}
+
+// Done is closed when Run has finished.
+func (m *Master) Done() <-chan struct{} { return m.done }
+
+// Do asks the master to do something; it never blocks for long.
+func (m *Master) Do(c Command) {
+	select {
+	case m.cmdc <- c:
+	case <-m.done:
+	}
+}
+
+// Run builds the app if needed, binds the listeners, starts the workers
+// and supervises them until a stop. It returns the process exit status
+// and, for a failure, the error.
+func (m *Master) Run() (int, error) {
+	defer close(m.done)
+	code, err := m.setup()
+	if err != nil {
+		m.cleanup()
+		return code, err
+	}
+	m.loop()
+	m.cleanup()
+	if m.exitCode != 0 && m.lastErr != "" {
+		return m.exitCode, errors.New(m.lastErr)
+	}
+	return m.exitCode, nil
+}
+
+func (m *Master) setup() (int, error) {
+	m.started = time.Now()
+	if m.cfg.ErrorLog != "" {
+		s, err := openSink(m.cfg.ErrorLog)
+		if err != nil {
+			return ExitUsage, fmt.Errorf("--error-log: %w", err)
+		}
+		m.errw = s
+	}
+	if m.cfg.AccessLog == "-" {
+		m.accessw = m.outw
+	} else if m.cfg.AccessLog != "" {
+		s, err := openSink(m.cfg.AccessLog)
+		if err != nil {
+			return ExitUsage, fmt.Errorf("--access-log: %w", err)
+		}
+		m.accessw = s
+	}
+	m.lastGen, m.gen = 1, 1
+	if m.app.dir != "" {
+		dir, err := os.MkdirTemp("", "starlight-build-")
+		if err != nil {
+			return ExitFailure, fmt.Errorf("build directory: %w", err)
+		}
+		m.buildDir = dir
+		m.binary = filepath.Join(dir, "app-1")
+		m.info("building %s", m.app.name)
+		if err := buildApp(context.Background(), m.app, m.binary); err != nil {
+			return ExitFailure, err
+		}
+	} else {
+		m.binary = m.app.binary
+	}
+	ls, err := bind(&m.cfg)
+	if err != nil {
+		return ExitFailure, err
+	}
+	m.listeners = ls
+	for _, p := range staleRemoved {
+		m.info("removed stale socket %s", p)
+	}
+	if m.cfg.Workers == 0 {
+		return m.execInPlace()
+	}
+	slots := 2*MaxWorkers + 16
+	if m.board, err = scoreboard.Create(slots); err != nil {
+		return ExitFailure, err
+	}
+	for i := slots - 1; i >= 0; i-- {
+		m.freeSlots = append(m.freeSlots, i)
+	}
+	if m.deathR, m.deathW, err = os.Pipe(); err != nil {
+		return ExitFailure, fmt.Errorf("pipe: %w", err)
+	}
+	m.spawner = newSpawner()
+	m.trapSignals()
+	var urls []string
+	for _, l := range m.listeners {
+		urls = append(urls, l.url)
+	}
+	m.emit(Event{Kind: EventStarted, Generation: m.gen,
+		Message: fmt.Sprintf("starlight %s serving %s with %d workers (pid %d)", m.app.name, strings.Join(urls, " "), m.target, os.Getpid())})
+	m.publish()
+	return 0, nil
+}
+
+// cleanup releases what setup acquired; workers are gone by now.
+func (m *Master) cleanup() {
+	closeListeners(m.listeners)
+	if m.deathW != nil {
+		m.deathW.Close()
+		m.deathR.Close()
+	}
+	if m.board != nil {
+		m.board.Close()
+	}
+	if m.buildDir != "" {
+		os.RemoveAll(m.buildDir)
+	}
+	m.stopSignals()
+}
+
+// loop is the one goroutine that owns the pool.
+func (m *Master) loop() {
+	delay := m.cfg.MainProcessDelay
+	if delay <= 0 || delay > time.Second {
+		delay = DefaultMainProcessDelay
+	}
+	tick := time.NewTicker(delay)
+	defer tick.Stop()
+	wake := time.NewTimer(time.Hour)
+	defer wake.Stop()
+	for {
+		next := m.reconcile(time.Now())
+		m.publish()
+		if m.stopping > 0 && len(m.procs) == 0 {
+			return
+		}
+		if !next.IsZero() {
+			wake.Reset(time.Until(next))
+		}
+		select {
+		case e := <-m.exitc:
+			m.reaped(e)
+		case p := <-m.readyc:
+			m.readied(p)
+		case s := <-m.sigc:
+			m.signal(s)
+		case c := <-m.cmdc:
+			m.command(c)
+		case b := <-m.buildc:
+			m.built(b)
+		case <-wake.C:
+		case <-tick.C:
+			m.housekeeping(time.Now())
+		}
+	}
+}
+
+// reconcile starts and retires workers towards the wanted pool and
+// returns when it next wants to run (zero: only on an event).
+func (m *Master) reconcile(now time.Time) time.Time {
+	if m.stopping > 0 || m.halted != "" {
+		return time.Time{}
+	}
+	if r := m.roll; r != nil {
+		return m.reconcileRollout(now, r)
+	}
+	var alive []*proc
+	starting := 0
+	for _, p := range m.procs {
+		if p.retiring == "" {
+			alive = append(alive, p)
+			if !p.ready {
+				starting++
+			}
+		}
+	}
+	for n := len(alive); n < m.target; n++ {
+		if m.crashStreak > 1 && starting > 0 {
+			break // after crashes, one worker at a time until one is ready
+		}
+		if wait := m.spawnWait(now); !wait.IsZero() {
+			return wait
+		}
+		if err := m.spawn(m.gen, m.binary); err != nil {
+			m.emit(Event{Kind: EventError, Message: err.Error()})
+			m.noteCrash(now)
+			return m.backoffTill
+		}
+		starting++
+	}
+	for n := len(alive); n > m.target; n-- {
+		p := m.pickRetiree(alive)
+		m.retire(p, "scaled down")
+		alive = removeProc(alive, p)
+	}
+	return time.Time{}
+}
+
+// reconcileRollout replaces the old generations with r.gen one worker at a
+// time: start one new worker, and when it is ready, retire one old one.
+func (m *Master) reconcileRollout(now time.Time, r *rollout) time.Time {
+	var fresh, old []*proc
+	freshStarting := 0
+	for _, p := range m.procs {
+		if p.retiring != "" {
+			continue
+		}
+		if p.gen == r.gen {
+			fresh = append(fresh, p)
+			if !p.ready {
+				freshStarting++
+			}
+		} else {
+			old = append(old, p)
+		}
+	}
+	freshReady := len(fresh) - freshStarting
+	for len(old) > 0 && freshReady+len(old) > m.target {
+		if iv := m.cfg.SpawnInterval; iv > 0 && now.Sub(m.lastRetire) < iv {
+			return m.lastRetire.Add(iv)
+		}
+		p := m.pickRetiree(old)
+		m.retire(p, "replaced by generation "+strconv.Itoa(r.gen))
+		m.lastRetire = now
+		old = removeProc(old, p)
+	}
+	if len(fresh) < m.target && freshStarting == 0 {
+		if wait := m.spawnWait(now); !wait.IsZero() {
+			return wait
+		}
+		if err := m.spawn(r.gen, r.binary); err != nil {
+			m.rollback(err.Error())
+			return time.Time{}
+		}
+		return time.Time{}
+	}
+	if freshReady >= m.target && len(old) == 0 {
+		m.finishRollout(r)
+	}
+	return time.Time{}
+}
+
+// spawnWait returns when the next spawn may happen, or zero for now.
+func (m *Master) spawnWait(now time.Time) time.Time {
+	if now.Before(m.backoffTill) {
+		return m.backoffTill
+	}
+	if iv := m.cfg.SpawnInterval; iv > 0 && !m.lastSpawn.IsZero() && now.Sub(m.lastSpawn) < iv {
+		return m.lastSpawn.Add(iv)
+	}
+	return time.Time{}
+}
+
+// pickRetiree prefers a worker still starting, then an idle one, then the
+// youngest.
+func (m *Master) pickRetiree(ps []*proc) *proc {
+	best := ps[0]
+	score := func(p *proc) int {
+		if !p.ready {
+			return 2
+		}
+		if m.board.Slot(p.slot).Active.Load() == 0 {
+			return 1
+		}
+		return 0
+	}
+	for _, p := range ps[1:] {
+		if s, b := score(p), score(best); s > b || (s == b && p.started.After(best.started)) {
+			best = p
+		}
+	}
+	return best
+}
+
+func removeProc(ps []*proc, p *proc) []*proc {
+	for i, q := range ps {
+		if q == p {
+			return append(ps[:i], ps[i+1:]...)
+		}
+	}
+	return ps
+}
+
+// retire asks a worker to finish its requests and exit.
+func (m *Master) retire(p *proc, why string) {
+	p.retiring = why
+	syscall.Kill(p.pid, syscall.SIGTERM)
+}
+
+// budget draws a worker's request budget.
+func (m *Master) budget() uint64 {
+	max, min := m.cfg.MaxReqsPerChild, m.cfg.MinReqsPerChild
+	if max == 0 {
+		if min > 0 {
+			return min + rand.Uint64N(min+1) // [min, 2*min]: unlimited max, but min asked for recycling
+		}
+		return 0
+	}
+	if min == 0 || min >= max {
+		return max
+	}
+	return min + rand.Uint64N(max-min+1)
+}
+
+func (m *Master) noteCrash(now time.Time) {
+	m.crashStreak++
+	m.lastCrash = now
+	if m.crashStreak > 1 {
+		d := 100 * time.Millisecond << min(m.crashStreak-2, 10)
+		if d > maxBackoff {
+			d = maxBackoff
+		}
+		m.backoffTill = now.Add(d)
+		m.emit(Event{Kind: EventBackoff, Message: fmt.Sprintf("%d crashes in a row: next worker in %s", m.crashStreak, d.Round(time.Millisecond))})
+	}
+}
+
+// housekeeping runs every main-process-delay: deadlines and streaks.
+func (m *Master) housekeeping(now time.Time) {
+	if m.crashStreak > 0 && now.Sub(m.lastCrash) > crashQuiet {
+		m.crashStreak = 0
+	}
+	if m.stopping == 1 && now.After(m.stopBy) {
+		m.emit(Event{Kind: EventStopping, Message: fmt.Sprintf("graceful stop took over %s: killing %d workers", m.cfg.GracefulTimeout, len(m.procs))})
+		m.forceStop()
+	}
+	for _, p := range m.procs {
+		if !p.ready && p.retiring == "" && now.Sub(p.started) > readyTimeout {
+			p.retiring = "not ready after " + readyTimeout.String()
+			syscall.Kill(p.pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// readied handles a worker's ready byte.
+func (m *Master) readied(p *proc) {
+	if _, ok := m.procs[p.pid]; !ok || p.ready {
+		return
+	}
+	p.ready = true
+	m.everReady = true
+	m.startFails = 0
+	if m.roll != nil && p.gen == m.roll.gen {
+		m.roll.fails = 0
+	}
+	m.emit(Event{Kind: EventReady, PID: p.pid, Slot: p.slot, Generation: p.gen,
+		Message: fmt.Sprintf("worker %d ready (generation %d) in %s", p.pid, p.gen, time.Since(p.started).Round(time.Millisecond))})
+}
+
+// reaped handles a worker's exit.
+func (m *Master) reaped(e exitMsg) {
+	p := e.p
+	now := time.Now()
+	delete(m.procs, p.pid)
+	slot := m.board.Slot(p.slot)
+	reqs := slot.Requests.Load()
+	reason := slot.ExitReason.Load()
+	wasReady := p.ready || slot.State.Load() != scoreboard.Starting
+	slot.State.Store(scoreboard.Free)
+	slot.PID.Store(0)
+	m.freeSlots = append(m.freeSlots, p.slot)
+	m.mu.Lock()
+	m.view.retired += reqs
+	m.mu.Unlock()
+	m.removeStaleBinary()
+
+	ws, _ := e.state.Sys().(syscall.WaitStatus)
+	code := e.state.ExitCode()
+	ev := Event{PID: p.pid, Slot: p.slot, Generation: p.gen, Requests: reqs, ExitCode: code}
+	how := "exit status " + strconv.Itoa(code)
+	if ws.Signaled() {
+		ev.Signal = signalName(ws.Signal())
+		how = "killed by " + ev.Signal
+	}
+	served := fmt.Sprintf("%d requests", reqs)
+	if reqs == 1 {
+		served = "1 request"
+	}
+	crashed := false
+	switch {
+	case p.retiring != "" && (code == 0 || ws.Signal() == syscall.SIGTERM || strings.HasPrefix(p.retiring, "stop")):
+		ev.Kind = EventExited
+		ev.Message = fmt.Sprintf("worker %d exited (%s) after %s", p.pid, p.retiring, served)
+		if code != 0 {
+			ev.Message += ", " + how
+		}
+	case p.retiring != "":
+		crashed = true
+		ev.Kind = EventCrashed
+		ev.Message = fmt.Sprintf("worker %d %s (%s) after %s", p.pid, how, p.retiring, served)
+	case code == 0 && reason == scoreboard.ExitBudget:
+		ev.Kind = EventRecycled
+		ev.Message = fmt.Sprintf("worker %d recycled after %s", p.pid, served)
+	case code == 0 && reason == scoreboard.ExitHarakiri:
+		ev.Kind = EventHarakiri
+		ev.Message = fmt.Sprintf("worker %d exited by harakiri after %s", p.pid, served)
+	case code == 0 && reason == scoreboard.ExitSignal:
+		ev.Kind = EventExited
+		ev.Message = fmt.Sprintf("worker %d exited on a signal from outside after %s", p.pid, served)
+	default:
+		crashed = true
+		ev.Kind = EventCrashed
+		if !wasReady {
+			ev.Message = fmt.Sprintf("worker %d exited before it was ready: %s", p.pid, how)
+		} else if code == 0 {
+			ev.Message = fmt.Sprintf("worker %d exited unexpectedly (exit status 0, the app returned without Serve's asking) after %s", p.pid, served)
+		} else {
+			ev.Message = fmt.Sprintf("worker %d crashed: %s after %s", p.pid, how, served)
+		}
+	}
+	if ev.Kind == EventRecycled || ev.Kind == EventHarakiri {
+		m.mu.Lock()
+		m.view.recycles++
+		m.mu.Unlock()
+	}
+	if crashed {
+		m.mu.Lock()
+		m.view.crashes++
+		m.mu.Unlock()
+	}
+	m.emit(ev)
+	if !crashed || m.stopping > 0 {
+		return
+	}
+	m.noteCrash(now)
+	if wasReady {
+		return
+	}
+	if r := m.roll; r != nil && p.gen == r.gen {
+		r.fails++
+		if r.fails >= rolloutFailLimit {
+			m.rollback(fmt.Sprintf("%d workers of generation %d exited before they were ready (last: %s)", r.fails, r.gen, how))
+		}
+		return
+	}
+	m.startFails++
+	if !m.everReady && m.startFails >= startFailLimit {
+		msg := fmt.Sprintf("the app cannot start: %d workers in a row exited before they were ready (last: %s); its output is above", m.startFails, how)
+		if m.reloading() {
+			m.halted = msg
+			m.emit(Event{Kind: EventError, Message: msg + "; waiting for a change"})
+			return
+		}
+		m.lastErr = msg
+		m.exitCode = ExitFailure
+		m.emit(Event{Kind: EventError, Message: msg})
+		m.stop(false, "the app cannot start")
+	}
+}
+
+// reloading says whether a file change can bring a fix (live reload on).
+func (m *Master) reloading() bool {
+	return m.cfg.Reload || len(m.cfg.ReloadDirs) > 0
+}
+
+// spawn starts one worker of generation gen running binary.
+func (m *Master) spawn(gen int, binary string) error {
+	if len(m.freeSlots) == 0 {
+		return errors.New("spawn: the scoreboard is full")
+	}
+	slotIdx := m.freeSlots[len(m.freeSlots)-1]
+	now := time.Now()
+	w, err := m.startWorker(gen, binary, slotIdx, now)
+	if err != nil {
+		return err
+	}
+	m.freeSlots = m.freeSlots[:len(m.freeSlots)-1]
+	m.procs[w.pid] = w
+	m.lastSpawn = now
+	m.emit(Event{Kind: EventSpawned, PID: w.pid, Slot: slotIdx, Generation: gen,
+		Message: fmt.Sprintf("worker %d spawned (generation %d, slot %d)", w.pid, gen, slotIdx)})
+	return nil
+}
+
+// stop begins a stop: graceful lets requests finish, immediate kills.
+func (m *Master) stop(immediate bool, why string) {
+	if m.stopping == 2 || (m.stopping == 1 && !immediate) {
+		return
+	}
+	if m.building != nil {
+		m.building()
+		m.building = nil
+	}
+	m.roll = nil
+	if immediate {
+		m.emit(Event{Kind: EventStopping, Message: fmt.Sprintf("stopping now (%s): killing %d workers", why, len(m.procs))})
+		m.forceStop()
+		return
+	}
+	m.stopping = 1
+	m.stopBy = time.Now().Add(m.cfg.GracefulTimeout)
+	m.emit(Event{Kind: EventStopping, Message: fmt.Sprintf("stopping gracefully (%s): %d workers finish their requests", why, len(m.procs))})
+	for _, p := range m.procs {
+		m.retire(p, "stop")
+	}
+}
+
+func (m *Master) forceStop() {
+	m.stopping = 2
+	for _, p := range m.procs {
+		if p.retiring == "" {
+			p.retiring = "stop"
+		}
+		syscall.Kill(p.pid, syscall.SIGKILL)
+	}
+}
+
+// emit reports an event to the observer and, headless or with an error
+// log, as a log line.
+func (m *Master) emit(e Event) {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	if m.obs != nil {
+		m.obs.Event(e)
+	}
+	if m.obs == nil || m.cfg.ErrorLog != "" {
+		line := stamp(e.Time) + " starlight: " + e.Message + "\n"
+		if e.Detail != "" {
+			line += e.Detail + "\n"
+		}
+		m.errw.Write([]byte(line))
+	}
+}
+
+func (m *Master) info(format string, a ...any) {
+	m.emit(Event{Kind: EventInfo, Message: fmt.Sprintf(format, a...)})
+}
+
+// publish copies the loop's state for Snapshot.
+func (m *Master) publish() {
+	ps := make([]procView, 0, len(m.procs))
+	for _, p := range m.procs {
+		ps = append(ps, procView{pid: p.pid, slot: p.slot, gen: p.gen, started: p.started})
+	}
+	m.mu.Lock()
+	m.view.procs = ps
+	m.view.generation = m.gen
+	if m.roll != nil {
+		m.view.generation = m.roll.gen
+	}
+	m.view.target = m.target
+	m.view.build = m.binary
+	m.view.reloading = m.roll != nil || m.building != nil
+	m.view.stopping = m.stopping > 0
+	m.mu.Unlock()
+}
+
+// Snapshot returns the state of the pool now.
+func (m *Master) Snapshot() Snapshot {
+	m.mu.Lock()
+	v := m.view
+	v.procs = append([]procView(nil), v.procs...)
+	m.mu.Unlock()
+	s := Snapshot{
+		Time:       time.Now(),
+		Started:    m.started,
+		App:        m.app.name,
+		Build:      v.build,
+		Generation: v.generation,
+		Target:     v.target,
+		Requests:   v.retired,
+		Recycles:   v.recycles,
+		Crashes:    v.crashes,
+		Reloads:    v.reloads,
+		Reloading:  v.reloading,
+		Stopping:   v.stopping,
+	}
+	for _, l := range m.listeners {
+		s.Listeners = append(s.Listeners, l.url)
+	}
+	for _, p := range v.procs {
+		w := WorkerInfo{Slot: p.slot, PID: p.pid, Generation: p.gen, Started: p.started, RSS: rss(p.pid)}
+		if m.board != nil {
+			sl := m.board.Slot(p.slot)
+			w.Requests = sl.Requests.Load()
+			w.Budget = sl.Budget.Load()
+			w.Active = int(sl.Active.Load())
+			switch sl.State.Load() {
+			case scoreboard.Starting:
+				w.State = StateStarting
+			case scoreboard.Exiting:
+				w.State = StateExiting
+			default:
+				w.State = StateIdle
+				if w.Active > 0 {
+					w.State = StateBusy
+				}
+			}
+			if w.Active > 0 {
+				w.InFlight = sl.Line()
+				if t := sl.ReqStart.Load(); t > 0 {
+					w.Since = time.Unix(0, t)
+				}
+			}
+		}
+		s.Requests += w.Requests
+		s.Workers = append(s.Workers, w)
+	}
+	sortWorkers(s.Workers)
+	return s
+}
+
+// rss reads a process's resident set size from /proc (0 elsewhere).
+func rss(pid int) uint64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, _ := strconv.ParseUint(f[1], 10, 64)
+	return pages * uint64(os.Getpagesize())
+}
+
+// workerGOMAXPROCS gives each worker its share of the CPUs.
+func workerGOMAXPROCS(workers int) int {
+	n := runtime.NumCPU()
+	if workers <= 0 {
+		return n
+	}
+	return max(1, (n+workers-1)/workers)
+}

@@ -1,0 +1,263 @@
+package prefork
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// ErrHelp and ErrVersion are returned by ParseArgs for -h and -v: the
+// caller prints Usage or the version and exits 0.
+var (
+	ErrHelp    = errors.New("help requested")
+	ErrVersion = errors.New("version requested")
+)
+
+// UsageError is a bad command line: the caller prints it and exits 2.
+type UsageError struct{ msg string }
+
+func (e *UsageError) Error() string { return e.msg }
+
+func usageErrorf(format string, a ...any) error {
+	return &UsageError{msg: fmt.Sprintf(format, a...)}
+}
+
+// ParseArgs reads the command line (without the program name) into a
+// Config. Both --opt=value and --opt value work.
+func ParseArgs(args []string) (Config, error) {
+	c := DefaultConfig()
+	fs := pflag.NewFlagSet("starlight", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.SortFlags = false
+
+	var help, version bool
+	fs.BoolVarP(&help, "help", "h", false, "")
+	fs.BoolVarP(&version, "version", "v", false, "")
+
+	fs.StringVarP(&c.Host, "host", "o", c.Host, "")
+	fs.VarP(&portValue{&c.Port}, "port", "p", "")
+	fs.StringArrayVarP(&c.Listen, "listen", "l", nil, "")
+	fs.StringVarP(&c.Socket, "socket", "S", "", "")
+	fs.BoolVar(&c.IPv6, "ipv6", false, "")
+
+	fs.BoolVar(&c.SSL, "ssl", false, "")
+	fs.StringVar(&c.SSLKeyFile, "ssl-key-file", "", "")
+	fs.StringVar(&c.SSLCertFile, "ssl-cert-file", "", "")
+	fs.StringVar(&c.SSLCAFile, "ssl-ca-file", "", "")
+	fs.StringVar(&c.SSLClientCAFile, "ssl-client-ca-file", "", "")
+	fs.Var(&rangeValue{&c.SSLVerifyMode, 0, 3}, "ssl-verify-mode", "")
+
+	workers := &rangeValue{&c.Workers, 0, MaxWorkers}
+	fs.Var(workers, "max-workers", "")
+	fs.Var(workers, "workers", "")
+	fs.Var(&reqsValue{&c.MaxReqsPerChild, true}, "max-reqs-per-child", "")
+	fs.Var(&reqsValue{&c.MinReqsPerChild, false}, "min-reqs-per-child", "")
+	fs.Var(&secondsValue{&c.SpawnInterval, true}, "spawn-interval", "")
+	fs.Var(&secondsValue{&c.MainProcessDelay, true}, "main-process-delay", "")
+	fs.Var(&secondsValue{&c.GracefulTimeout, true}, "graceful-timeout", "")
+
+	fs.Var(&secondsValue{&c.Timeout, false}, "timeout", "")
+	fs.Var(&secondsValue{&c.KeepaliveTimeout, false}, "keepalive-timeout", "")
+	fs.Var(&rangeValue{&c.MaxKeepaliveReqs, 0, math.MaxInt32}, "max-keepalive-reqs", "")
+
+	fs.StringVar(&c.User, "user", "", "")
+	fs.StringVar(&c.Group, "group", "", "")
+	fs.Var(&umaskValue{&c.Umask}, "umask", "")
+	fs.BoolVarP(&c.Daemonize, "daemonize", "D", false, "")
+	fs.StringVar(&c.PidFile, "pid", "", "")
+	fs.StringVar(&c.ErrorLog, "error-log", "", "")
+	fs.StringVar(&c.AccessLog, "access-log", "", "")
+	fs.StringVarP(&c.Env, "env", "E", c.Env, "")
+	fs.BoolVarP(&c.Quiet, "quiet", "q", false, "")
+
+	fs.BoolVarP(&c.Reload, "reload", "r", false, "")
+	fs.StringSliceVarP(&c.ReloadDirs, "Reload", "R", nil, "")
+	fs.BoolVar(&c.NoReload, "no-reload", false, "")
+	fs.StringSliceVar(&c.ReloadExt, "reload-ext", nil, "")
+	fs.StringSliceVar(&c.ReloadIgnore, "reload-ignore", nil, "")
+
+	if err := fs.Parse(args); err != nil {
+		return c, &UsageError{msg: cleanFlagError(err)}
+	}
+	if help {
+		return c, ErrHelp
+	}
+	if version {
+		return c, ErrVersion
+	}
+	rest := fs.Args()
+	dash := fs.ArgsLenAtDash()
+	if dash >= 0 {
+		c.AppArgs = rest[dash:]
+		rest = rest[:dash]
+	}
+	switch len(rest) {
+	case 0:
+	case 1:
+		c.App = rest[0]
+	default:
+		return c, usageErrorf("one APP expected, got %d: %s (arguments for the app go after --)", len(rest), strings.Join(rest, " "))
+	}
+	return c, c.validate()
+}
+
+// validate checks what single options cannot: combinations.
+func (c *Config) validate() error {
+	if c.MinReqsPerChild > 0 && c.MaxReqsPerChild > 0 && c.MinReqsPerChild > c.MaxReqsPerChild {
+		return usageErrorf("--min-reqs-per-child (%d) is above --max-reqs-per-child (%d)", c.MinReqsPerChild, c.MaxReqsPerChild)
+	}
+	if c.Port == 0 && len(c.Listen) == 0 && c.Socket == "" {
+		return usageErrorf("--port 0 and no --listen or --socket: nothing to listen on")
+	}
+	for _, l := range c.Listen {
+		if l == "" {
+			return usageErrorf("--listen: empty address")
+		}
+	}
+	if c.NoReload && (c.Reload || len(c.ReloadDirs) > 0) {
+		return usageErrorf("--no-reload contradicts -r/--reload and -R/--Reload")
+	}
+	return nil
+}
+
+// cleanFlagError turns pflag's messages into one line that names the
+// option.
+func cleanFlagError(err error) string {
+	msg := err.Error()
+	// invalid argument "abc" for "-p, --port" flag: not a port number
+	if rest, ok := strings.CutPrefix(msg, "invalid argument "); ok {
+		if i := strings.Index(rest, " for \""); i > 0 {
+			val := rest[:i]
+			rest = rest[i+len(" for \""):]
+			if j := strings.Index(rest, "\" flag: "); j > 0 {
+				name := rest[:j]
+				if k := strings.LastIndex(name, ", "); k >= 0 {
+					name = name[k+2:]
+				}
+				return fmt.Sprintf("%s: %s: %s", name, rest[j+len("\" flag: "):], val)
+			}
+		}
+	}
+	if rest, ok := strings.CutPrefix(msg, "unknown flag: "); ok {
+		return "unknown option " + rest
+	}
+	if rest, ok := strings.CutPrefix(msg, "unknown shorthand flag: "); ok {
+		return "unknown option " + rest
+	}
+	if rest, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
+		return rest + ": needs a value"
+	}
+	return msg
+}
+
+type portValue struct{ p *int }
+
+func (v *portValue) String() string { return strconv.Itoa(*v.p) }
+func (v *portValue) Type() string   { return "port" }
+func (v *portValue) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || n > 65535 {
+		return errors.New("not a port number (0-65535)")
+	}
+	*v.p = n
+	return nil
+}
+
+type rangeValue struct {
+	p        *int
+	min, max int
+}
+
+func (v *rangeValue) String() string { return strconv.Itoa(*v.p) }
+func (v *rangeValue) Type() string   { return "int" }
+func (v *rangeValue) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return errors.New("not a whole number")
+	}
+	if n < v.min || n > v.max {
+		return fmt.Errorf("must be between %d and %d", v.min, v.max)
+	}
+	*v.p = n
+	return nil
+}
+
+// reqsValue is a request count; "inf" (when allowed) means unlimited.
+type reqsValue struct {
+	p        *uint64
+	infinite bool
+}
+
+func (v *reqsValue) String() string {
+	if *v.p == 0 {
+		return "inf"
+	}
+	return strconv.FormatUint(*v.p, 10)
+}
+func (v *reqsValue) Type() string { return "count" }
+func (v *reqsValue) Set(s string) error {
+	if v.infinite && (s == "inf" || s == "infinity" || s == "unlimited") {
+		*v.p = 0
+		return nil
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || n == 0 {
+		if v.infinite {
+			return errors.New(`not a number of requests (a whole number above 0, or "inf")`)
+		}
+		return errors.New("not a number of requests (a whole number above 0)")
+	}
+	*v.p = n
+	return nil
+}
+
+// secondsValue is a duration given in seconds, fractions allowed.
+type secondsValue struct {
+	p      *time.Duration
+	zeroOK bool
+}
+
+func (v *secondsValue) String() string { return strconv.FormatFloat(v.p.Seconds(), 'f', -1, 64) }
+func (v *secondsValue) Type() string   { return "seconds" }
+func (v *secondsValue) Set(s string) error {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return errors.New("not a number of seconds")
+	}
+	if f < 0 || (f == 0 && !v.zeroOK) {
+		if v.zeroOK {
+			return errors.New("must not be negative")
+		}
+		return errors.New("must be above 0")
+	}
+	if f > 365*24*3600 {
+		return errors.New("more than a year")
+	}
+	*v.p = time.Duration(f * float64(time.Second))
+	return nil
+}
+
+type umaskValue struct{ p *int }
+
+func (v *umaskValue) String() string {
+	if *v.p < 0 {
+		return ""
+	}
+	return fmt.Sprintf("%03o", *v.p)
+}
+func (v *umaskValue) Type() string { return "octal" }
+func (v *umaskValue) Set(s string) error {
+	n, err := strconv.ParseUint(s, 8, 32)
+	if err != nil || n > 0o777 {
+		return errors.New("not an octal mask (000-777)")
+	}
+	*v.p = int(n)
+	return nil
+}

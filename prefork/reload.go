@@ -1,0 +1,127 @@
+package prefork
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// reload starts a slow restart: rebuild the app if it is a source
+// directory, then replace the workers one by one with the new generation.
+func (m *Master) reload(why string) {
+	if m.stopping > 0 {
+		return
+	}
+	m.halted = ""
+	if m.building != nil {
+		m.building() // a newer change makes the build in flight stale
+		m.building = nil
+	}
+	m.lastGen++
+	gen := m.lastGen
+	m.emit(Event{Kind: EventReloadStarted, Generation: gen, Message: fmt.Sprintf("reload started (%s): generation %d", why, gen)})
+	if m.app.dir == "" {
+		m.startRollout(gen, m.app.binary, why)
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m.building = cancel
+	out := filepath.Join(m.buildDir, "app-"+strconv.Itoa(gen))
+	go func() {
+		err := buildApp(ctx, m.app, out)
+		if errors.Is(err, context.Canceled) {
+			os.Remove(out)
+			return // superseded; the newer build reports
+		}
+		m.buildc <- buildResult{gen: gen, binary: out, err: err, why: why}
+	}()
+}
+
+// built handles the end of a build.
+func (m *Master) built(b buildResult) {
+	if b.gen != m.lastGen || m.stopping > 0 {
+		os.Remove(b.binary)
+		return // stale
+	}
+	m.building = nil
+	if b.err != nil {
+		var be *BuildError
+		detail := ""
+		if errors.As(b.err, &be) {
+			detail = be.Output
+		}
+		os.Remove(b.binary)
+		m.emit(Event{Kind: EventReloadFailed, Generation: b.gen,
+			Message: fmt.Sprintf("build of generation %d failed; generation %d keeps serving: %v", b.gen, m.gen, b.err), Detail: detail})
+		return
+	}
+	m.emit(Event{Kind: EventReloadBuilt, Generation: b.gen, Message: fmt.Sprintf("generation %d built", b.gen)})
+	m.startRollout(b.gen, b.binary, b.why)
+}
+
+func (m *Master) startRollout(gen int, binary, why string) {
+	if m.roll != nil && m.roll.binary != binary && m.roll.binary != m.binary {
+		defer os.Remove(m.roll.binary) // superseded before it finished
+	}
+	m.roll = &rollout{gen: gen, binary: binary, why: why}
+}
+
+func (m *Master) finishRollout(r *rollout) {
+	m.roll = nil
+	m.gen, m.binary = r.gen, r.binary
+	m.mu.Lock()
+	m.view.reloads++
+	m.mu.Unlock()
+	m.emit(Event{Kind: EventReloadFinished, Generation: r.gen,
+		Message: fmt.Sprintf("reload finished: every worker runs generation %d", r.gen)})
+	m.removeStaleBinary()
+}
+
+// rollback abandons a rollout: the new generation's workers go, the old
+// generation keeps serving.
+func (m *Master) rollback(reason string) {
+	r := m.roll
+	if r == nil {
+		return
+	}
+	m.roll = nil
+	for _, p := range m.procs {
+		if p.gen == r.gen && p.retiring == "" {
+			m.retire(p, "rollback")
+		}
+	}
+	m.emit(Event{Kind: EventReloadFailed, Generation: r.gen,
+		Message: fmt.Sprintf("reload rolled back: %s; generation %d keeps serving", reason, m.gen)})
+}
+
+// removeStaleBinary deletes builds no worker runs and no rollout needs.
+func (m *Master) removeStaleBinary() {
+	if m.buildDir == "" {
+		return
+	}
+	keep := map[string]bool{m.binary: true}
+	if m.roll != nil {
+		keep[m.roll.binary] = true
+	}
+	used := map[int]bool{}
+	for _, p := range m.procs {
+		used[p.gen] = true
+	}
+	entries, _ := os.ReadDir(m.buildDir)
+	for _, e := range entries {
+		n, ok := strings.CutPrefix(e.Name(), "app-")
+		if !ok {
+			continue
+		}
+		gen, err := strconv.Atoi(n)
+		path := filepath.Join(m.buildDir, e.Name())
+		if err != nil || keep[path] || used[gen] || gen >= m.lastGen {
+			continue
+		}
+		os.Remove(path)
+	}
+}

@@ -1,0 +1,103 @@
+package prefork
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+var trapped = []os.Signal{
+	syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT,
+	syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGUSR1,
+}
+
+func (m *Master) trapSignals() { signal.Notify(m.sigc, trapped...) }
+
+func (m *Master) stopSignals() { signal.Stop(m.sigc) }
+
+// signal handles a signal sent to the master.
+func (m *Master) signal(s os.Signal) {
+	sig := s.(syscall.Signal)
+	name := signalName(sig)
+	m.emit(Event{Kind: EventSignal, Signal: name, Message: "received " + name})
+	switch sig {
+	case syscall.SIGHUP:
+		if m.cfg.Dashboard && !m.terminalAlive() {
+			m.stop(false, "the terminal went away")
+			return
+		}
+		m.reload("SIGHUP")
+	case syscall.SIGTERM, syscall.SIGINT:
+		m.stop(m.stopping > 0, name)
+	case syscall.SIGQUIT:
+		m.stop(true, name)
+	case syscall.SIGTTIN:
+		m.scale(+1)
+	case syscall.SIGTTOU:
+		m.scale(-1)
+	case syscall.SIGUSR1:
+		m.reopenLogs()
+	}
+}
+
+// command handles a request from a user interface.
+func (m *Master) command(c Command) {
+	switch c.Kind {
+	case CmdReload:
+		m.reload("asked")
+	case CmdScaleUp:
+		m.scale(+1)
+	case CmdScaleDown:
+		m.scale(-1)
+	case CmdStop:
+		m.stop(false, "asked")
+	case CmdForceStop:
+		m.stop(true, "asked")
+	case CmdReopen:
+		m.reopenLogs()
+	}
+}
+
+func (m *Master) scale(by int) {
+	n := m.target + by
+	if n < 1 || n > MaxWorkers || m.stopping > 0 {
+		m.emit(Event{Kind: EventScaled, Message: fmt.Sprintf("workers stay at %d (between 1 and %d)", m.target, MaxWorkers)})
+		return
+	}
+	m.target = n
+	m.emit(Event{Kind: EventScaled, Message: fmt.Sprintf("workers: %d", n)})
+}
+
+func (m *Master) reopenLogs() {
+	for _, s := range []*sink{m.errw, m.accessw} {
+		if err := s.reopen(); err != nil {
+			m.emit(Event{Kind: EventError, Message: err.Error()})
+		}
+	}
+	m.info("log files reopened")
+}
+
+// terminalAlive tells a hangup of the dashboard's terminal from a SIGHUP
+// sent to ask for a reload: after a hangup the terminal answers no ioctl.
+func (m *Master) terminalAlive() bool {
+	f, err := os.OpenFile("/dev/tty", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	_, err = unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	return err == nil
+}
+
+// signalName is "SIGTERM" for syscall.SIGTERM.
+func signalName(s syscall.Signal) string {
+	n := unix.SignalName(s)
+	if n == "" {
+		return fmt.Sprintf("signal %d", int(s))
+	}
+	return strings.ToUpper(n)
+}

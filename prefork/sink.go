@@ -1,0 +1,103 @@
+package prefork
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+)
+
+// sink is a destination for log lines that several goroutines write to:
+// one write per batch of whole lines, under a lock, so lines from
+// different workers never interleave. A file sink can be reopened
+// (SIGUSR1, after logrotate moved it).
+type sink struct {
+	mu   sync.Mutex
+	w    io.Writer
+	f    *os.File // non-nil when the sink owns a file
+	path string
+}
+
+func openSink(path string) (*sink, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &sink{w: f, f: f, path: path}, nil
+}
+
+func writerSink(w io.Writer) *sink { return &sink{w: w} }
+
+func (s *sink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// reopen opens the path again and swaps it in; on error the old file
+// stays in use.
+func (s *sink) reopen() error {
+	if s == nil || s.path == "" {
+		return nil
+	}
+	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("reopen %s: %w", s.path, err)
+	}
+	s.mu.Lock()
+	old := s.f
+	s.f, s.w = f, f
+	s.mu.Unlock()
+	old.Close()
+	return nil
+}
+
+func (s *sink) close() {
+	if s != nil && s.f != nil {
+		s.f.Close()
+	}
+}
+
+// pump reads a worker's pipe to EOF. Whole lines go to the sink (if any)
+// in batches, and one by one to each (if any); a line longer than the
+// buffer is passed on in pieces.
+func pump(r io.ReadCloser, to *sink, each func(line string)) {
+	defer r.Close()
+	br := bufio.NewReaderSize(r, 64<<10)
+	buf := make([]byte, 0, 64<<10)
+	for {
+		line, err := br.ReadSlice('\n')
+		buf = append(buf, line...)
+		if err == bufio.ErrBufferFull {
+			err = nil
+		}
+		// Gather further complete lines already buffered, to write once.
+		if err == nil && len(buf) < 32<<10 {
+			if more, _ := br.Peek(br.Buffered()); bytes.IndexByte(more, '\n') >= 0 {
+				continue
+			}
+		}
+		if len(buf) > 0 {
+			if to != nil {
+				to.Write(buf)
+			}
+			if each != nil {
+				for _, l := range bytes.SplitAfter(buf, []byte{'\n'}) {
+					if len(l) > 0 {
+						each(string(bytes.TrimRight(l, "\r\n")))
+					}
+				}
+			}
+			buf = buf[:0]
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// stamp formats the time at the start of the master's own log lines.
+func stamp(t time.Time) string { return t.Format("2006-01-02 15:04:05.000") }

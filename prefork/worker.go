@@ -1,0 +1,180 @@
+package prefork
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/starlight-go/starlight/internal/proto"
+)
+
+// startWorker starts the app binary as the worker of slot, with the
+// listeners, the scoreboard and its pipes as inherited files.
+func (m *Master) startWorker(gen int, binary string, slotIdx int, now time.Time) (*proc, error) {
+	budget := m.budget()
+	m.board.Slot(slotIdx).Reset(uint32(gen), budget, now.UnixNano())
+
+	var parentEnds, childEnds []*os.File
+	defer func() {
+		for _, f := range childEnds {
+			f.Close() // the child has its copies
+		}
+	}()
+	pipe := func() (r, w *os.File, err error) {
+		r, w, err = os.Pipe()
+		if err == nil {
+			parentEnds = append(parentEnds, r)
+			childEnds = append(childEnds, w)
+		}
+		return
+	}
+	fail := func(err error) (*proc, error) {
+		for _, f := range parentEnds {
+			f.Close()
+		}
+		return nil, fmt.Errorf("spawn %s: %w", binary, err)
+	}
+	readyR, readyW, err := pipe()
+	if err != nil {
+		return fail(err)
+	}
+	outR, outW, err := pipe()
+	if err != nil {
+		return fail(err)
+	}
+	errR, errW, err := pipe()
+	if err != nil {
+		return fail(err)
+	}
+	var accR, accW *os.File
+	if m.accessw != nil || m.cfg.Dashboard {
+		if accR, accW, err = pipe(); err != nil {
+			return fail(err)
+		}
+	}
+
+	spec := proto.Spec{
+		MasterPID:        os.Getpid(),
+		Slot:             slotIdx,
+		Slots:            m.board.Len(),
+		Generation:       gen,
+		Budget:           budget,
+		Timeout:          m.cfg.Timeout,
+		KeepaliveTimeout: m.cfg.KeepaliveTimeout,
+		MaxKeepaliveReqs: m.cfg.MaxKeepaliveReqs,
+		GracefulTimeout:  m.cfg.GracefulTimeout,
+		TLS:              m.tlsSpec(),
+		AccessFD:         -1,
+	}
+	var files []*os.File
+	add := func(f *os.File) int {
+		files = append(files, f)
+		return 2 + len(files)
+	}
+	for _, l := range m.listeners {
+		spec.Listeners = append(spec.Listeners, proto.Listener{FD: add(l.file), Network: l.network, Addr: l.addr, TLS: l.tls})
+	}
+	spec.ScoreboardFD = add(m.board.File())
+	spec.DeathFD = add(m.deathR)
+	spec.ReadyFD = add(readyW)
+	if accW != nil {
+		spec.AccessFD = add(accW)
+	}
+
+	cmd := exec.Command(binary, m.cfg.AppArgs...)
+	cmd.Env = append(m.workerEnv(spec.Encode()), "STARLIGHT_GENERATION="+strconv.Itoa(gen))
+	cmd.Stdout = outW
+	cmd.Stderr = errW
+	cmd.ExtraFiles = files
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Setpgid:   true,            // terminal signals go to the master alone
+		Pdeathsig: syscall.SIGKILL, // the master's death kills the worker
+	}
+	if err := m.spawner.start(cmd); err != nil {
+		return fail(err)
+	}
+	p := &proc{pid: cmd.Process.Pid, slot: slotIdx, gen: gen, started: now}
+	m.board.Slot(slotIdx).PID.Store(int32(p.pid))
+
+	dash := m.obs != nil && m.cfg.Dashboard
+	lineTo := func(stream Stream) func(string) {
+		if !dash {
+			return nil
+		}
+		return func(text string) {
+			m.obs.Log(LogLine{Time: time.Now(), PID: p.pid, Stream: stream, Text: text})
+		}
+	}
+	outSink, errSink := m.outw, m.errw
+	if dash {
+		outSink, errSink = nil, nil
+		if m.cfg.ErrorLog != "" {
+			outSink, errSink = m.errw, m.errw
+		}
+	}
+	go pump(outR, outSink, lineTo(StreamStdout))
+	go pump(errR, errSink, lineTo(StreamStderr))
+	if accR != nil {
+		go pump(accR, m.accessw, lineTo(StreamAccess))
+	}
+	go func() {
+		var b [1]byte
+		n, _ := readyR.Read(b[:])
+		readyR.Close()
+		if n == 1 {
+			m.readyc <- p
+		}
+	}()
+	go func() {
+		cmd.Wait()
+		m.exitc <- exitMsg{p: p, state: cmd.ProcessState}
+	}()
+	return p, nil
+}
+
+// workerEnv is the master's environment for a worker, with its spec.
+func (m *Master) workerEnv(spec string) []string {
+	env := make([]string, 0, len(os.Environ())+3)
+	hasProcs := false
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, proto.EnvSpec+"=") || strings.HasPrefix(kv, proto.EnvEnv+"=") || strings.HasPrefix(kv, "STARLIGHT_GENERATION=") {
+			continue
+		}
+		if strings.HasPrefix(kv, "GOMAXPROCS=") {
+			hasProcs = true
+		}
+		env = append(env, kv)
+	}
+	env = append(env, proto.EnvSpec+"="+spec, proto.EnvEnv+"="+m.cfg.Env)
+	if !hasProcs {
+		env = append(env, "GOMAXPROCS="+strconv.Itoa(workerGOMAXPROCS(m.target)))
+	}
+	return env
+}
+
+func (m *Master) tlsSpec() *proto.TLS {
+	if !m.cfg.SSL {
+		return nil
+	}
+	return &proto.TLS{
+		CertFile:     m.cfg.SSLCertFile,
+		KeyFile:      m.cfg.SSLKeyFile,
+		CAFile:       m.cfg.SSLCAFile,
+		ClientCAFile: m.cfg.SSLClientCAFile,
+		VerifyMode:   m.cfg.SSLVerifyMode,
+	}
+}
+
+func sortWorkers(ws []WorkerInfo) {
+	sort.Slice(ws, func(i, j int) bool {
+		if ws[i].Generation != ws[j].Generation {
+			return ws[i].Generation < ws[j].Generation
+		}
+		return ws[i].Slot < ws[j].Slot
+	})
+}
