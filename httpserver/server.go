@@ -149,6 +149,9 @@ func (s *server) finish(w *response, r *http.Request, start time.Time) {
 			p = nil // answered: the worker keeps serving
 		}
 	}
+	if p == nil && !w.wroteHeader {
+		w.WriteHeader(http.StatusOK) // settle the headers, as net/http would
+	}
 	if s.access != nil {
 		status := w.status
 		if p != nil {

@@ -659,7 +659,9 @@ func (m *Master) emit(e Event) {
 	if m.obs != nil {
 		m.obs.Event(e)
 	}
-	if m.obs == nil || m.cfg.ErrorLog != "" {
+	if e.Kind == EventStarted && m.cfg.Quiet {
+		// -q suppresses the startup banner, as in Perl Starlight.
+	} else if m.obs == nil || m.cfg.ErrorLog != "" {
 		line := stamp(e.Time) + " starlight: " + e.Message + "\n"
 		if e.Detail != "" {
 			line += e.Detail + "\n"

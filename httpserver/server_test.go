@@ -1,0 +1,461 @@
+package httpserver
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// start serves h in-process on a loopback port with set, and returns the
+// address. The server is stopped at the end of the test.
+func start(t *testing.T, h http.Handler, set settings) (string, *server) {
+	t.Helper()
+	if set.timeout == 0 {
+		set.timeout = 5 * time.Second
+	}
+	if set.keepaliveTimeout == 0 {
+		set.keepaliveTimeout = 2 * time.Second
+	}
+	if set.gracefulTimeout == 0 {
+		set.gracefulTimeout = 5 * time.Second
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newServer(h, set)
+	s.logger.SetOutput(io.Discard)
+	s.listeners = []net.Listener{ln}
+	done := make(chan struct{})
+	go func() {
+		s.serve(nil)
+		close(done)
+	}()
+	t.Cleanup(func() {
+		s.drain(0)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("server did not stop")
+		}
+	})
+	return ln.Addr().String(), s
+}
+
+var hello = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	io.Copy(io.Discard, r.Body)
+	io.WriteString(w, "hello\n")
+})
+
+// exchange writes raw to a new connection and reads responses until the
+// server closes it or want responses have arrived.
+func exchange(t *testing.T, addr, raw string, want int) ([]*http.Response, []string, bool) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	var resps []*http.Response
+	var bodies []string
+	for len(resps) < want {
+		req, _ := http.NewRequest("GET", "/", nil)
+		if strings.HasPrefix(raw, "HEAD") {
+			req.Method = "HEAD"
+		}
+		resp, err := http.ReadResponse(br, req)
+		if err != nil {
+			break
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resps = append(resps, resp)
+		bodies = append(bodies, string(b))
+	}
+	// Is the connection closed by the server now?
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	_, err = br.ReadByte()
+	closed := err == io.EOF || (err != nil && !isTimeout(err))
+	return resps, bodies, closed
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}
+
+func TestKeepaliveOffByDefault(t *testing.T) {
+	addr, _ := start(t, hello, settings{maxKeepaliveReqs: 1})
+	resps, _, closed := exchange(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n", 2)
+	if len(resps) != 1 || !resps[0].Close || !closed {
+		t.Fatalf("got %d responses, close=%v, conn closed=%v; want 1, true, true", len(resps), len(resps) > 0 && resps[0].Close, closed)
+	}
+}
+
+func TestMaxKeepaliveReqs(t *testing.T) {
+	addr, _ := start(t, hello, settings{maxKeepaliveReqs: 3})
+	req := "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+	resps, _, closed := exchange(t, addr, strings.Repeat(req, 5), 5)
+	if len(resps) != 3 {
+		t.Fatalf("%d responses on one connection, want 3", len(resps))
+	}
+	for i, r := range resps {
+		if r.Close != (i == 2) {
+			t.Errorf("response %d: Connection close = %v", i+1, r.Close)
+		}
+	}
+	if !closed {
+		t.Error("connection not closed after the 3rd response")
+	}
+}
+
+func TestPipelinedInOrder(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(50 * time.Millisecond)
+		}
+		io.WriteString(w, r.URL.Path)
+	})
+	addr, _ := start(t, h, settings{maxKeepaliveReqs: 0})
+	raw := "GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n"
+	_, bodies, _ := exchange(t, addr, raw, 3)
+	if strings.Join(bodies, ",") != "/slow,/a,/b" {
+		t.Fatalf("pipelined answers %q", bodies)
+	}
+}
+
+func TestHTTP10Keepalive(t *testing.T) {
+	addr, _ := start(t, hello, settings{maxKeepaliveReqs: 0})
+	req := "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+	resps, _, _ := exchange(t, addr, req+req, 2)
+	if len(resps) != 2 {
+		t.Fatalf("%d responses to two HTTP/1.0 keep-alive requests", len(resps))
+	}
+	if resps[0].Header.Get("Connection") != "keep-alive" {
+		t.Errorf("Connection %q, want keep-alive", resps[0].Header.Get("Connection"))
+	}
+}
+
+func TestServerHeader(t *testing.T) {
+	own := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/set":
+			w.Header().Set("Server", "mine")
+		case "/add":
+			w.Header().Add("Server", "mine")
+		}
+	})
+	addr, _ := start(t, own, settings{maxKeepaliveReqs: 1})
+	for path, want := range map[string]string{"/": "starlight/", "/set": "mine", "/add": "mine"} {
+		resps, _, _ := exchange(t, addr, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n", 1)
+		if len(resps) != 1 {
+			t.Fatalf("%s: no response", path)
+		}
+		v := resps[0].Header.Values("Server")
+		if len(v) != 1 || !strings.HasPrefix(v[0], want) {
+			t.Errorf("%s: Server %q, want one value starting %q", path, v, want)
+		}
+		if resps[0].Header.Get("Date") == "" {
+			t.Errorf("%s: no Date", path)
+		}
+	}
+}
+
+func TestHeadHasNoBody(t *testing.T) {
+	addr, _ := start(t, hello, settings{maxKeepaliveReqs: 1})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
+	all, _ := io.ReadAll(c)
+	s := string(all)
+	if !strings.HasPrefix(s, "HTTP/1.1 200") || !strings.HasSuffix(s, "\r\n\r\n") {
+		t.Fatalf("HEAD answer %q", s)
+	}
+}
+
+func TestPanicGives500AndServes(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/panic" {
+			panic("boom")
+		}
+		io.WriteString(w, "ok")
+	})
+	addr, _ := start(t, h, settings{maxKeepaliveReqs: 0})
+	resps, bodies, _ := exchange(t, addr, "GET /panic HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n", 2)
+	if len(resps) < 1 || resps[0].StatusCode != 500 {
+		t.Fatalf("panic answered %v", resps)
+	}
+	resps, bodies, _ = exchange(t, addr, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 1)
+	if len(resps) != 1 || bodies[0] != "ok" {
+		t.Fatalf("after a panic: %v %q", resps, bodies)
+	}
+}
+
+func TestPanicAfterHeadersCutsConnection(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		io.WriteString(w, "partial")
+		panic("late")
+	})
+	addr, _ := start(t, h, settings{maxKeepaliveReqs: 0})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	all, err := io.ReadAll(c)
+	if err != nil && !strings.Contains(err.Error(), "reset") {
+		t.Fatalf("read: %v", err)
+	}
+	// net/http drops the buffered response and closes: the client must
+	// never see a complete response.
+	if resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(string(all))), nil); err == nil {
+		if b, err := io.ReadAll(resp.Body); err == nil {
+			t.Fatalf("a complete response after a panic: %q", b)
+		}
+	}
+}
+
+func TestChunkedRequestAndContinue(t *testing.T) {
+	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Write(b)
+	})
+	addr, _ := start(t, echo, settings{maxKeepaliveReqs: 0})
+	_, bodies, _ := exchange(t, addr, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", 1)
+	if len(bodies) != 1 || bodies[0] != "hello world" {
+		t.Fatalf("chunked body echoed as %q", bodies)
+	}
+
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+	br := bufio.NewReader(c)
+	line, _ := br.ReadString('\n')
+	if !strings.HasPrefix(line, "HTTP/1.1 100") {
+		t.Fatalf("Expect: 100-continue answered %q", line)
+	}
+	br.ReadString('\n')
+	io.WriteString(c, "body")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if string(b) != "body" {
+		t.Fatalf("after 100-continue: %q", b)
+	}
+}
+
+func TestHostileRequests(t *testing.T) {
+	served := make(chan string, 10)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served <- r.URL.Path
+		io.Copy(io.Discard, r.Body)
+	})
+	addr, _ := start(t, h, settings{maxKeepaliveReqs: 0})
+	cases := []struct{ name, raw string }{
+		{"64KiB header", "GET /big HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 64<<10) + "\r\n\r\n"},
+		{"1MiB of headers", "GET /many HTTP/1.1\r\nHost: x\r\n" + strings.Repeat("X-A: "+strings.Repeat("b", 1000)+"\r\n", 1050) + "\r\n"},
+		{"invalid Content-Length", "POST /badcl HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n"},
+		{"double Content-Length", "POST /doublecl HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd"},
+		{"negative Content-Length", "POST /negcl HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resps, _, closed := exchange(t, addr, tc.raw, 1)
+			if len(resps) == 1 && resps[0].StatusCode < 400 {
+				t.Fatalf("answered %d", resps[0].StatusCode)
+			}
+			if len(resps) == 1 && !closed {
+				t.Error("connection left open after a rejected request")
+			}
+		})
+	}
+	select {
+	case p := <-served:
+		t.Fatalf("hostile request %s reached the handler", p)
+	default:
+	}
+}
+
+// RFC 9112 section 6.1: a request with both Content-Length and
+// Transfer-Encoding is answered (by the chunked body) and the connection
+// is closed, so a smuggled second request is never read.
+func TestContentLengthWithTransferEncoding(t *testing.T) {
+	paths := make(chan string, 10)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		paths <- r.URL.Path
+	})
+	addr, _ := start(t, h, settings{maxKeepaliveReqs: 0})
+	raw := "POST /first HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+	resps, _, closed := exchange(t, addr, raw, 2)
+	if len(resps) > 1 {
+		t.Fatalf("%d responses: the smuggled request was served", len(resps))
+	}
+	if len(resps) == 1 && !resps[0].Close {
+		t.Error("no Connection: close")
+	}
+	if !closed {
+		t.Error("connection left open")
+	}
+	close(paths)
+	for p := range paths {
+		if p == "/smuggled" {
+			t.Fatal("smuggled request reached the handler")
+		}
+	}
+}
+
+func TestSlowHeadersAreCut(t *testing.T) {
+	addr, _ := start(t, hello, settings{timeout: 500 * time.Millisecond, maxKeepaliveReqs: 0})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	begin := time.Now()
+	io.WriteString(c, "GET / HTTP/1.1\r\n")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 1)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	// Trickle one header byte every 100 ms; the server must cut us near
+	// the 500 ms timeout, well before 5 s.
+	go func() {
+		for range tick.C {
+			if _, err := io.WriteString(c, "X"); err != nil {
+				return
+			}
+		}
+	}()
+	c.Read(buf)
+	if d := time.Since(begin); d > 2*time.Second || d < 400*time.Millisecond {
+		t.Fatalf("trickling client cut after %s, want near 500ms", d)
+	}
+}
+
+func TestIdleKeepaliveTimeout(t *testing.T) {
+	addr, _ := start(t, hello, settings{keepaliveTimeout: 300 * time.Millisecond, maxKeepaliveReqs: 0})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(resp.Body)
+	begin := time.Now()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("idle connection: %v, want EOF", err)
+	}
+	if d := time.Since(begin); d > 2*time.Second {
+		t.Fatalf("idle connection closed after %s, want near 300ms", d)
+	}
+}
+
+func TestHarakiriClosesAndDrains(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		Harakiri(r)
+		io.WriteString(w, "bye")
+	})
+	addr, s := start(t, h, settings{maxKeepaliveReqs: 0})
+	s.slot = nil // alone: Harakiri is ignored
+	resps, _, _ := exchange(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 1)
+	if len(resps) != 1 || resps[0].Close {
+		t.Fatalf("alone, Harakiri changed the response: %v", resps)
+	}
+	if s.draining.Load() {
+		t.Fatal("alone, Harakiri drained the server")
+	}
+}
+
+func TestBudgetDrains(t *testing.T) {
+	addr, s := start(t, hello, settings{maxKeepaliveReqs: 0, budget: 3})
+	for i := 1; i <= 3; i++ {
+		resps, _, _ := exchange(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 1)
+		if len(resps) != 1 {
+			t.Fatalf("request %d: no response", i)
+		}
+		if resps[0].Close != (i == 3) {
+			t.Errorf("request %d: close=%v", i, resps[0].Close)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !s.draining.Load() && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !s.draining.Load() {
+		t.Fatal("not draining after the budget")
+	}
+	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		// The listener is closed; nothing else listens on this port.
+		t.Fatal("still accepting after the budget")
+	}
+}
+
+func TestAccessLogLine(t *testing.T) {
+	r, _ := http.NewRequest("GET", "http://x/a?b=1", nil)
+	r.RequestURI = "/a?b=1"
+	r.RemoteAddr = "127.0.0.1:4000"
+	r.Header.Set("User-Agent", `evil"agent`+"\n")
+	r.SetBasicAuth("ann", "pw")
+	tm := time.Date(2026, 11, 25, 13, 55, 36, 0, time.FixedZone("", -7*3600))
+	got := string(appendCombined(nil, r, 200, 2326, tm))
+	want := `127.0.0.1 - ann [25/Nov/2026:13:55:36 -0700] "GET /a?b=1 HTTP/1.1" 200 2326 "-" "evil\"agent\x0a"` + "\n"
+	if got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}
+
+func TestListenFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-l", ":8080"}, ":8080"},
+		{[]string{"--listen=127.0.0.1:1"}, "127.0.0.1:1"},
+		{[]string{"--listen", "[::1]:2"}, "[::1]:2"},
+		{[]string{"-v", "--", "-l", "x"}, ""},
+		{nil, ""},
+	} {
+		if got := listenFlag(tc.args); got != tc.want {
+			t.Errorf("listenFlag(%q) = %q, want %q", tc.args, got, tc.want)
+		}
+	}
+}
+
+func ExampleServe() {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "hello from a starlight worker")
+	})
+	if err := Serve(mux); err != nil {
+		fmt.Println(err)
+	}
+}

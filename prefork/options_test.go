@@ -1,0 +1,143 @@
+package prefork
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseDefaults(t *testing.T) {
+	c, err := ParseArgs([]string{"./demo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.App != "./demo" || c.Port != 5000 || c.Workers != 10 || c.MaxReqsPerChild != 1000 ||
+		c.Timeout != 300*time.Second || c.KeepaliveTimeout != 2*time.Second || c.MaxKeepaliveReqs != 1 ||
+		c.MainProcessDelay != 100*time.Millisecond || c.Env != "development" || c.Umask != -1 {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestParseForms(t *testing.T) {
+	c, err := ParseArgs([]string{
+		"--workers=4", "--max-reqs-per-child", "inf", "--min-reqs-per-child=10",
+		"-p", "8080", "-o", "127.0.0.1", "-l", ":9000", "--listen=[::1]:9001",
+		"--spawn-interval", "0.25", "--timeout=1.5", "--keepalive-timeout", "0.5",
+		"--max-keepalive-reqs=100", "-E", "production", "-q", "--umask", "022",
+		"--ipv6=1", "--access-log", "-", "app", "--", "--app-flag", "x",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Workers != 4 || c.MaxReqsPerChild != 0 || c.MinReqsPerChild != 10 || c.Port != 8080 ||
+		c.Host != "127.0.0.1" || strings.Join(c.Listen, " ") != ":9000 [::1]:9001" ||
+		c.SpawnInterval != 250*time.Millisecond || c.Timeout != 1500*time.Millisecond ||
+		c.MaxKeepaliveReqs != 100 || c.Env != "production" || !c.Quiet || c.Umask != 0o22 ||
+		!c.IPv6 || c.AccessLog != "-" || c.App != "app" || strings.Join(c.AppArgs, " ") != "--app-flag x" {
+		t.Fatalf("parsed: %+v", c)
+	}
+	if _, err := ParseArgs([]string{"--keepalive-timeout", "0"}); err == nil {
+		t.Error("--keepalive-timeout 0 accepted")
+	}
+	c, err = ParseArgs([]string{"--max-workers", "0"})
+	if err != nil || c.Workers != 0 {
+		t.Fatalf("--max-workers 0: %v %d", err, c.Workers)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string // the message must contain it
+	}{
+		{[]string{"--workers=-1"}, `--workers: must be between 0 and 512: "-1"`},
+		{[]string{"--max-workers", "many"}, "--max-workers: not a whole number"},
+		{[]string{"--port=abc"}, `--port: not a port number (0-65535): "abc"`},
+		{[]string{"-p", "70000"}, "--port: not a port number"},
+		{[]string{"--max-reqs-per-child=ten"}, "--max-reqs-per-child: not a number of requests"},
+		{[]string{"--min-reqs-per-child=inf"}, "--min-reqs-per-child: not a number of requests"},
+		{[]string{"--spawn-interval=-2"}, "--spawn-interval: must not be negative"},
+		{[]string{"--timeout", "soon"}, "--timeout: not a number of seconds"},
+		{[]string{"--umask", "999"}, "--umask: not an octal mask"},
+		{[]string{"--ssl-verify-mode", "4"}, "--ssl-verify-mode: must be between 0 and 3"},
+		{[]string{"--bogus"}, "unknown option --bogus"},
+		{[]string{"-x"}, "unknown option"},
+		{[]string{"--port"}, "--port: needs a value"},
+		{[]string{"a", "b"}, "one APP expected, got 2"},
+		{[]string{"--min-reqs-per-child", "50", "--max-reqs-per-child", "10"}, "above --max-reqs-per-child"},
+		{[]string{"--no-reload", "-r"}, "--no-reload contradicts"},
+	} {
+		_, err := ParseArgs(tc.args)
+		var ue *UsageError
+		if !errors.As(err, &ue) {
+			t.Errorf("%q: error %v, want a usage error", tc.args, err)
+			continue
+		}
+		if msg := err.Error(); !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") {
+			t.Errorf("%q: %q, want one line containing %q", tc.args, msg, tc.want)
+		}
+	}
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	if _, err := ParseArgs([]string{"-h"}); !errors.Is(err, ErrHelp) {
+		t.Errorf("-h: %v", err)
+	}
+	if _, err := ParseArgs([]string{"--version"}); !errors.Is(err, ErrVersion) {
+		t.Errorf("--version: %v", err)
+	}
+	var b strings.Builder
+	PrintUsage(&b)
+	for _, name := range []string{"--host", "--port", "--listen", "--socket", "--ipv6", "--ssl", "--ssl-key-file",
+		"--ssl-cert-file", "--ssl-ca-file", "--ssl-client-ca-file", "--ssl-verify-mode", "--max-workers",
+		"--max-reqs-per-child", "--min-reqs-per-child", "--spawn-interval", "--main-process-delay", "--timeout",
+		"--keepalive-timeout", "--max-keepalive-reqs", "--user", "--group", "--umask", "--daemonize", "--pid",
+		"--error-log", "--access-log", "--env", "--quiet", "--reload", "--Reload", "--help", "--version"} {
+		if !strings.Contains(b.String(), name+" ") {
+			t.Errorf("--help does not list %s", name)
+		}
+	}
+}
+
+func TestBudget(t *testing.T) {
+	m := &Master{cfg: Config{MaxReqsPerChild: 100, MinReqsPerChild: 50}}
+	seen := map[uint64]bool{}
+	for i := 0; i < 2000; i++ {
+		b := m.budget()
+		if b < 50 || b > 100 {
+			t.Fatalf("budget %d outside [50, 100]", b)
+		}
+		seen[b] = true
+	}
+	if len(seen) < 20 {
+		t.Fatalf("only %d distinct budgets in 2000 draws", len(seen))
+	}
+	m.cfg = Config{MaxReqsPerChild: 100}
+	if m.budget() != 100 {
+		t.Fatal("no min: budget is not max")
+	}
+	m.cfg = Config{}
+	if m.budget() != 0 {
+		t.Fatal("inf: budget is not unlimited")
+	}
+}
+
+func TestAddresses(t *testing.T) {
+	for _, tc := range []struct {
+		c    Config
+		want string
+	}{
+		{Config{Port: 5000}, ":5000"},
+		{Config{Host: "127.0.0.1", Port: 80}, "127.0.0.1:80"},
+		{Config{Port: 80, IPv6: true}, "[::]:80"},
+		{Config{Host: "::1", Port: 80}, "[::1]:80"},
+		{Config{Port: 80, Listen: []string{":1", "/tmp/a.sock"}}, ":1 /tmp/a.sock"},
+		{Config{Port: 80, Socket: "/tmp/b.sock"}, "/tmp/b.sock"},
+	} {
+		got, _ := tc.c.addresses()
+		if strings.Join(got, " ") != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.c, got, tc.want)
+		}
+	}
+}
