@@ -64,8 +64,8 @@ func bind(c *Config) ([]*listener, error) {
 		if err != nil {
 			return fail(err)
 		}
-		l.tls = c.SSL
-		if l.network == "tcp" && l.tls {
+		l.tls = c.SSL && l.network == "tcp" // unix sockets stay plain
+		if l.tls {
 			l.url = "https" + strings.TrimPrefix(l.url, "http")
 		}
 		out = append(out, l)

@@ -72,6 +72,9 @@ type Master struct {
 	stopBy      time.Time
 	exitCode    int
 	lastErr     string
+	announced   bool // told systemd / the daemon launcher that we serve
+	id          *identity
+	pidFile     bool // we wrote cfg.PidFile
 
 	// Shared with Snapshot.
 	mu   sync.Mutex
@@ -134,7 +137,15 @@ func New(cfg Config, obs Observer) (*Master, error) {
 	if err != nil {
 		return nil, err
 	}
+	id, err := resolveIdentity(cfg.User, cfg.Group)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkTLS(&cfg); err != nil {
+		return nil, err
+	}
 	m := &Master{
+		id:     id,
 		cfg:    cfg,
 		obs:    obs,
 		app:    a,
@@ -183,12 +194,20 @@ func (m *Master) Run() (int, error) {
 
 func (m *Master) setup() (int, error) {
 	m.started = time.Now()
+	if m.cfg.Umask >= 0 {
+		syscall.Umask(m.cfg.Umask)
+	}
 	if m.cfg.ErrorLog != "" {
 		s, err := openSink(m.cfg.ErrorLog)
 		if err != nil {
 			return ExitUsage, fmt.Errorf("--error-log: %w", err)
 		}
 		m.errw = s
+		if IsDaemon() {
+			// Runtime crashes of the master land in the log too.
+			syscall.Dup2(int(s.f.Fd()), 2)
+			m.outw = s
+		}
 	}
 	if m.cfg.AccessLog == "-" {
 		m.accessw = m.outw
@@ -214,13 +233,33 @@ func (m *Master) setup() (int, error) {
 	} else {
 		m.binary = m.app.binary
 	}
-	ls, err := bind(&m.cfg)
+	if m.buildDir != "" {
+		if err := m.id.chown(m.buildDir); err != nil {
+			return ExitFailure, fmt.Errorf("build directory: %w", err)
+		}
+		m.id.chown(m.binary)
+	}
+	ls, err := systemdListeners(m.cfg.SSL)
+	if err == nil && ls == nil {
+		ls, err = bind(&m.cfg)
+	} else if err == nil {
+		m.info("using %d sockets from systemd", len(ls))
+	}
 	if err != nil {
 		return ExitFailure, err
 	}
 	m.listeners = ls
 	for _, p := range staleRemoved {
 		m.info("removed stale socket %s", p)
+	}
+	if m.cfg.PidFile != "" {
+		if err := writePidFile(m.cfg.PidFile, os.Getpid()); err != nil {
+			return ExitFailure, err
+		}
+		m.pidFile = true
+	}
+	if err := m.id.drop(); err != nil {
+		return ExitFailure, err
 	}
 	if m.cfg.Workers == 0 {
 		return m.execInPlace()
@@ -250,6 +289,9 @@ func (m *Master) setup() (int, error) {
 // cleanup releases what setup acquired; workers are gone by now.
 func (m *Master) cleanup() {
 	closeListeners(m.listeners)
+	if m.pidFile {
+		removePidFile(m.cfg.PidFile, os.Getpid())
+	}
 	if m.deathW != nil {
 		m.deathW.Close()
 		m.deathR.Close()
@@ -490,6 +532,19 @@ func (m *Master) readied(p *proc) {
 	}
 	m.emit(Event{Kind: EventReady, PID: p.pid, Slot: p.slot, Generation: p.gen,
 		Message: fmt.Sprintf("worker %d ready (generation %d) in %s", p.pid, p.gen, time.Since(p.started).Round(time.Millisecond))})
+	if !m.announced {
+		ready := 0
+		for _, q := range m.procs {
+			if q.ready {
+				ready++
+			}
+		}
+		if ready >= m.target {
+			m.announced = true
+			sdNotify(fmt.Sprintf("READY=1\nMAINPID=%d\nSTATUS=serving with %d workers", os.Getpid(), ready))
+			daemonReport(nil)
+		}
+	}
 }
 
 // reaped handles a worker's exit.
@@ -627,6 +682,10 @@ func (m *Master) stop(immediate bool, why string) {
 		m.building = nil
 	}
 	m.roll = nil
+	sdNotify("STOPPING=1")
+	if !m.announced && m.lastErr != "" {
+		daemonReport(errors.New(m.lastErr))
+	}
 	if immediate {
 		m.emit(Event{Kind: EventStopping, Message: fmt.Sprintf("stopping now (%s): killing %d workers", why, len(m.procs))})
 		m.forceStop()

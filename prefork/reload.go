@@ -23,6 +23,7 @@ func (m *Master) reload(why string) {
 	}
 	m.lastGen++
 	gen := m.lastGen
+	sdNotify(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", monotonicUsec()))
 	m.emit(Event{Kind: EventReloadStarted, Generation: gen, Message: fmt.Sprintf("reload started (%s): generation %d", why, gen)})
 	if m.app.dir == "" {
 		m.startRollout(gen, m.app.binary, why)
@@ -55,6 +56,7 @@ func (m *Master) built(b buildResult) {
 			detail = be.Output
 		}
 		os.Remove(b.binary)
+		sdNotify("READY=1")
 		m.emit(Event{Kind: EventReloadFailed, Generation: b.gen,
 			Message: fmt.Sprintf("build of generation %d failed; generation %d keeps serving: %v", b.gen, m.gen, b.err), Detail: detail})
 		return
@@ -76,6 +78,7 @@ func (m *Master) finishRollout(r *rollout) {
 	m.mu.Lock()
 	m.view.reloads++
 	m.mu.Unlock()
+	sdNotify("READY=1")
 	m.emit(Event{Kind: EventReloadFinished, Generation: r.gen,
 		Message: fmt.Sprintf("reload finished: every worker runs generation %d", r.gen)})
 	m.removeStaleBinary()
@@ -94,6 +97,7 @@ func (m *Master) rollback(reason string) {
 			m.retire(p, "rollback")
 		}
 	}
+	sdNotify("READY=1")
 	m.emit(Event{Kind: EventReloadFailed, Generation: r.gen,
 		Message: fmt.Sprintf("reload rolled back: %s; generation %d keeps serving", reason, m.gen)})
 }

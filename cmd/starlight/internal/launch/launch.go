@@ -29,6 +29,9 @@ func Main(args []string) int {
 	if err != nil {
 		return fail(err)
 	}
+	if cfg.Daemonize && !prefork.IsDaemon() {
+		return prefork.Daemonize(args, os.Stderr)
+	}
 	code, err := m.Run()
 	if err != nil {
 		report(err)
@@ -36,15 +39,18 @@ func Main(args []string) int {
 	return code
 }
 
+// fail reports an error found before the master started.
 func fail(err error) int {
 	report(err)
-	if errors.Is(err, prefork.ErrNoApp) {
+	var ue *prefork.UsageError
+	if errors.Is(err, prefork.ErrNoApp) || errors.As(err, &ue) {
 		return prefork.ExitUsage
 	}
 	return prefork.ExitFailure
 }
 
 func report(err error) {
+	prefork.DaemonFailed(err)
 	var be *prefork.BuildError
 	if errors.As(err, &be) && be.Output != "" {
 		fmt.Fprintln(os.Stderr, be.Output)

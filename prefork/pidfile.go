@@ -1,0 +1,66 @@
+package prefork
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// writePidFile writes pid to path atomically and exclusively: the file
+// appears whole or not at all, and an existing one of a running process
+// is refused. A stale one (its process gone) is replaced.
+func writePidFile(path string, pid int) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".starlight-pid-*")
+	if err != nil {
+		return fmt.Errorf("--pid: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := fmt.Fprintf(tmp, "%d\n", pid); err != nil {
+		tmp.Close()
+		return fmt.Errorf("--pid: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("--pid: %w", err)
+	}
+	os.Chmod(tmp.Name(), 0o644)
+	for attempt := 0; attempt < 2; attempt++ {
+		err := os.Link(tmp.Name(), path) // fails if path exists: exclusive
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("--pid: %w", err)
+		}
+		other, alive := pidFileOwner(path)
+		if alive {
+			return fmt.Errorf("--pid: %s belongs to running process %d (another starlight?)", path, other)
+		}
+		os.Remove(path) // stale
+	}
+	return fmt.Errorf("--pid: %s: could not replace the stale file", path)
+}
+
+// pidFileOwner reads a pid file and says whether its process runs.
+func pidFileOwner(path string) (int, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	err = syscall.Kill(pid, 0)
+	return pid, err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// removePidFile removes the pid file if it is still ours.
+func removePidFile(path string, pid int) {
+	if other, _ := pidFileOwner(path); other == pid {
+		os.Remove(path)
+	}
+}
