@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/starlight-go/starlight/internal/scoreboard"
+	"github.com/starlight-go/starlight/watcher"
 )
 
 // Tunables of the supervision that are not options.
@@ -45,11 +46,15 @@ type Master struct {
 	started   time.Time
 
 	// Channels into the loop.
-	exitc  chan exitMsg
-	readyc chan *proc
-	cmdc   chan Command
-	buildc chan buildResult
-	sigc   chan os.Signal
+	exitc   chan exitMsg
+	readyc  chan *proc
+	cmdc    chan Command
+	buildc  chan buildResult
+	sigc    chan os.Signal
+	changec chan []string
+	notec   chan string // errors from helpers, to report
+
+	watcher *watcher.Watcher
 
 	// Owned by the loop goroutine.
 	procs       map[int]*proc // by pid
@@ -145,20 +150,22 @@ func New(cfg Config, obs Observer) (*Master, error) {
 		return nil, err
 	}
 	m := &Master{
-		id:     id,
-		cfg:    cfg,
-		obs:    obs,
-		app:    a,
-		exitc:  make(chan exitMsg, 64),
-		readyc: make(chan *proc, 64),
-		cmdc:   make(chan Command, 16),
-		buildc: make(chan buildResult, 1),
-		sigc:   make(chan os.Signal, 16),
-		procs:  make(map[int]*proc),
-		target: cfg.Workers,
-		done:   make(chan struct{}),
-		errw:   writerSink(os.Stderr),
-		outw:   writerSink(os.Stdout),
+		id:      id,
+		cfg:     cfg,
+		obs:     obs,
+		app:     a,
+		exitc:   make(chan exitMsg, 64),
+		readyc:  make(chan *proc, 64),
+		cmdc:    make(chan Command, 16),
+		buildc:  make(chan buildResult, 1),
+		sigc:    make(chan os.Signal, 16),
+		changec: make(chan []string, 1),
+		notec:   make(chan string, 4),
+		procs:   make(map[int]*proc),
+		target:  cfg.Workers,
+		done:    make(chan struct{}),
+		errw:    writerSink(os.Stderr),
+		outw:    writerSink(os.Stdout),
 	}
 	return m, nil
 }
@@ -276,6 +283,11 @@ func (m *Master) setup() (int, error) {
 	}
 	m.spawner = newSpawner()
 	m.trapSignals()
+	if m.watching() {
+		if err := m.startWatcher(); err != nil {
+			return ExitFailure, err
+		}
+	}
 	var urls []string
 	for _, l := range m.listeners {
 		urls = append(urls, l.url)
@@ -288,6 +300,9 @@ func (m *Master) setup() (int, error) {
 
 // cleanup releases what setup acquired; workers are gone by now.
 func (m *Master) cleanup() {
+	if m.watcher != nil {
+		m.watcher.Close()
+	}
 	closeListeners(m.listeners)
 	if m.pidFile {
 		removePidFile(m.cfg.PidFile, os.Getpid())
@@ -335,6 +350,10 @@ func (m *Master) loop() {
 			m.command(c)
 		case b := <-m.buildc:
 			m.built(b)
+		case paths := <-m.changec:
+			m.changed(paths)
+		case note := <-m.notec:
+			m.emit(Event{Kind: EventError, Message: note})
 		case <-wake.C:
 		case <-tick.C:
 			m.housekeeping(time.Now())
@@ -636,7 +655,7 @@ func (m *Master) reaped(e exitMsg) {
 	m.startFails++
 	if !m.everReady && m.startFails >= startFailLimit {
 		msg := fmt.Sprintf("the app cannot start: %d workers in a row exited before they were ready (last: %s); its output is above", m.startFails, how)
-		if m.reloading() {
+		if m.watching() {
 			m.halted = msg
 			m.emit(Event{Kind: EventError, Message: msg + "; waiting for a change"})
 			return
@@ -646,11 +665,6 @@ func (m *Master) reaped(e exitMsg) {
 		m.emit(Event{Kind: EventError, Message: msg})
 		m.stop(false, "the app cannot start")
 	}
-}
-
-// reloading says whether a file change can bring a fix (live reload on).
-func (m *Master) reloading() bool {
-	return m.cfg.Reload || len(m.cfg.ReloadDirs) > 0
 }
 
 // spawn starts one worker of generation gen running binary.

@@ -80,7 +80,7 @@ func (m *Master) finishRollout(r *rollout) {
 	m.mu.Unlock()
 	sdNotify("READY=1")
 	m.emit(Event{Kind: EventReloadFinished, Generation: r.gen,
-		Message: fmt.Sprintf("reload finished: every worker runs generation %d", r.gen)})
+		Message: fmt.Sprintf("reload finished: generation %d serves on every worker", r.gen)})
 	m.removeStaleBinary()
 }
 
