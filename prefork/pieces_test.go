@@ -1,0 +1,134 @@
+package prefork
+
+import (
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func TestPidFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.pid")
+	if err := writePidFile(path, os.Getpid()); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	if strings.TrimSpace(string(b)) != strconv.Itoa(os.Getpid()) {
+		t.Fatalf("pid file holds %q", b)
+	}
+	// Ours is running: a second server is refused and the file kept.
+	err := writePidFile(path, 1)
+	if err == nil || !strings.Contains(err.Error(), "running process "+strconv.Itoa(os.Getpid())) {
+		t.Fatalf("second write: %v", err)
+	}
+	// A stale one (its process gone) is replaced.
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(path, []byte(strconv.Itoa(dead.Process.Pid)+"\n"), 0o644)
+	if err := writePidFile(path, os.Getpid()); err != nil {
+		t.Fatalf("stale pid file not replaced: %v", err)
+	}
+	removePidFile(path, 12345) // not ours: kept
+	if _, err := os.Stat(path); err != nil {
+		t.Fatal("removed someone else's pid file")
+	}
+	removePidFile(path, os.Getpid())
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatal("pid file left behind")
+	}
+	if err := writePidFile("/nonexistent-dir/x.pid", 1); err == nil {
+		t.Fatal("pid file in a missing directory accepted")
+	}
+}
+
+func TestResolveIdentity(t *testing.T) {
+	id, err := resolveIdentity("", "")
+	if err != nil || id != nil {
+		t.Fatalf("no user, no group: %v %v", id, err)
+	}
+	id, err = resolveIdentity("root", "")
+	if err != nil || id.uid != 0 || len(id.gids) != 1 || id.gids[0] != 0 {
+		t.Fatalf("root: %+v %v", id, err)
+	}
+	id, err = resolveIdentity("0", "0, 1")
+	if err != nil || id.uid != 0 || len(id.gids) != 2 || id.gids[1] != 1 {
+		t.Fatalf("ids: %+v %v", id, err)
+	}
+	if _, err := resolveIdentity("no-such-user-here", ""); err == nil || !strings.Contains(err.Error(), `--user: unknown user "no-such-user-here"`) {
+		t.Fatalf("unknown user: %v", err)
+	}
+	if _, err := resolveIdentity("", "no-such-group-here"); err == nil || !strings.Contains(err.Error(), "--group: unknown group") {
+		t.Fatalf("unknown group: %v", err)
+	}
+}
+
+func TestPumpKeepsLinesWhole(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	var out strings.Builder
+	s := writerSink(&out)
+	r, w := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		pump(r, s, func(l string) { mu.Lock(); got = append(got, l); mu.Unlock() })
+		close(done)
+	}()
+	long := strings.Repeat("x", 70<<10)
+	io.WriteString(w, "one\ntw")
+	io.WriteString(w, "o\nthree\r\n")
+	io.WriteString(w, long+"\n")
+	io.WriteString(w, "tail without newline")
+	w.Close()
+	<-done
+	if out.String() != "one\ntwo\nthree\r\n"+long+"\ntail without newline" {
+		t.Fatalf("sink got %d bytes, not the input", out.Len())
+	}
+	joined := strings.Join(got, "|")
+	if !strings.HasPrefix(joined, "one|two|three|") || !strings.HasSuffix(joined, "|tail without newline") {
+		t.Fatalf("lines %q", joined[:40])
+	}
+}
+
+func TestStaleSocket(t *testing.T) {
+	dir, err := os.MkdirTemp("", "sl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "a.sock")
+	l, err := bindUnix(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Live: refused.
+	if _, err := bindUnix(path); err == nil || !strings.Contains(err.Error(), "already listening") {
+		t.Fatalf("live socket: %v", err)
+	}
+	// Stale: the listener is gone but the file stays.
+	l.ln.Close()
+	l.file.Close()
+	if _, err := os.Stat(path); err != nil {
+		t.Fatal("socket file gone with the listener; cannot test a stale one")
+	}
+	l2, err := bindUnix(path)
+	if err != nil {
+		t.Fatalf("stale socket not replaced: %v", err)
+	}
+	closeListeners([]*listener{l2})
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatal("socket file left after close")
+	}
+	// A regular file is never removed.
+	os.WriteFile(path, []byte("x"), 0o644)
+	if _, err := bindUnix(path); err == nil || !strings.Contains(err.Error(), "not a socket") {
+		t.Fatalf("regular file: %v", err)
+	}
+	var _ net.Listener = l.ln
+}
