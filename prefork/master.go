@@ -78,6 +78,7 @@ type Master struct {
 	exitCode    int
 	lastErr     string
 	announced   bool // told systemd / the daemon launcher that we serve
+	live        bool // Start is done: the observer shows what happens
 	id          *identity
 	pidFile     bool // we wrote cfg.PidFile
 
@@ -181,16 +182,32 @@ func (m *Master) Do(c Command) {
 	}
 }
 
-// Run builds the app if needed, binds the listeners, starts the workers
-// and supervises them until a stop. It returns the process exit status
-// and, for a failure, the error.
+// Run is Start then Serve.
 func (m *Master) Run() (int, error) {
-	defer close(m.done)
+	if code, err := m.Start(); err != nil {
+		return code, err
+	}
+	return m.Serve()
+}
+
+// Start builds the app if needed, binds the listeners and prepares the
+// pool. On failure everything is released, Done is closed, and the exit
+// status is returned with the error.
+func (m *Master) Start() (int, error) {
 	code, err := m.setup()
 	if err != nil {
 		m.cleanup()
+		close(m.done)
 		return code, err
 	}
+	m.live = true
+	return 0, nil
+}
+
+// Serve starts the workers and supervises them until a stop. It returns
+// the process exit status and, for a failure, the error.
+func (m *Master) Serve() (int, error) {
+	defer close(m.done)
 	m.loop()
 	m.cleanup()
 	if m.exitCode != 0 && m.lastErr != "" {
@@ -734,7 +751,7 @@ func (m *Master) emit(e Event) {
 	}
 	if e.Kind == EventStarted && m.cfg.Quiet {
 		// -q suppresses the startup banner, as in Perl Starlight.
-	} else if m.obs == nil || m.cfg.ErrorLog != "" {
+	} else if m.obs == nil || !m.live || m.cfg.ErrorLog != "" {
 		line := stamp(e.Time) + " starlight: " + e.Message + "\n"
 		if e.Detail != "" {
 			line += e.Detail + "\n"
