@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"os"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/starlight-go/starlight/prefork"
+	"github.com/starlight-go/starlight/tui"
 )
 
 // Main runs starlight with args (without the program name) and returns
@@ -25,18 +28,51 @@ func Main(args []string) int {
 		fmt.Fprintf(os.Stderr, "starlight: %v (see starlight --help)\n", err)
 		return prefork.ExitUsage
 	}
-	m, err := prefork.New(cfg, nil)
+	cfg.Dashboard = !cfg.Quiet && !cfg.Daemonize && cfg.Workers > 0 && isTerminal(os.Stdin) && isTerminal(os.Stdout)
+
+	var dash *tui.Dashboard
+	var obs prefork.Observer
+	if cfg.Dashboard {
+		dash = tui.New(tui.Options{})
+		obs = dash
+	}
+	m, err := prefork.New(cfg, obs)
 	if err != nil {
 		return fail(err)
 	}
 	if cfg.Daemonize && !prefork.IsDaemon() {
 		return prefork.Daemonize(args, os.Stderr)
 	}
-	code, err := m.Run()
-	if err != nil {
+	if code, err := m.Start(); err != nil {
 		report(err)
+		return code
 	}
-	return code
+	if dash == nil {
+		code, err := m.Serve()
+		if err != nil {
+			report(err)
+		}
+		return code
+	}
+
+	type result struct {
+		code int
+		err  error
+	}
+	served := make(chan result, 1)
+	go func() {
+		code, err := m.Serve()
+		served <- result{code, err}
+	}()
+	if err := dash.Run(m, m.Done()); err != nil {
+		// No terminal after all: carry on headless until stopped.
+		fmt.Fprintf(os.Stderr, "starlight: dashboard: %v\n", err)
+	}
+	r := <-served
+	if r.err != nil {
+		report(r.err)
+	}
+	return r.code
 }
 
 // fail reports an error found before the master started.
@@ -56,4 +92,9 @@ func report(err error) {
 		fmt.Fprintln(os.Stderr, be.Output)
 	}
 	fmt.Fprintf(os.Stderr, "starlight: %v\n", err)
+}
+
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
