@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // listener is one bound socket, held by the master for its whole life.
@@ -99,7 +101,7 @@ func bindTCP(addr string, ipv6 bool) (*listener, error) {
 		}
 		return nil, fmt.Errorf("listen %s: %w", addr, unwrapOp(err))
 	}
-	f, err := ln.(*net.TCPListener).File()
+	f, err := socketFile(ln.(*net.TCPListener), addr)
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("listen %s: %w", addr, err)
@@ -134,7 +136,7 @@ func bindUnix(path string) (*listener, error) {
 	}
 	ul := ln.(*net.UnixListener)
 	ul.SetUnlinkOnClose(false) // the master removes the file itself, once
-	f, err := ul.File()
+	f, err := socketFile(ul, path)
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("listen %s: %w", path, err)
@@ -169,6 +171,30 @@ func clearStaleSocket(path string) error {
 	}
 	staleRemoved = append(staleRemoved, path)
 	return nil
+}
+
+// socketFile duplicates a listener's descriptor for workers to inherit.
+// It does not use the listener's File method: the *os.File that returns
+// switches the socket to blocking mode whenever its Fd method is called
+// (exec does, at every spawn), and the mode belongs to the socket itself,
+// shared by every process holding it: a worker's accept would then block
+// in the kernel where closing the listener cannot interrupt it.
+func socketFile(ln syscall.Conn, name string) (*os.File, error) {
+	rc, err := ln.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var fd int
+	var dupErr error
+	if err := rc.Control(func(s uintptr) {
+		fd, dupErr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return nil, err
+	}
+	if dupErr != nil {
+		return nil, dupErr
+	}
+	return os.NewFile(uintptr(fd), name), nil
 }
 
 // staleRemoved lists stale socket files bind removed, to report them.

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestPidFile(t *testing.T) {
@@ -131,4 +133,28 @@ func TestStaleSocket(t *testing.T) {
 		t.Fatalf("regular file: %v", err)
 	}
 	var _ net.Listener = l.ln
+}
+
+// Handing a listener to workers must never switch the shared socket to
+// blocking mode, or a worker's accept could not be interrupted on drain.
+func TestListenerStaysNonblocking(t *testing.T) {
+	l, err := bindTCP("127.0.0.1:0", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeListeners([]*listener{l})
+	for i := 0; i < 3; i++ {
+		c := exec.Command("true")
+		c.ExtraFiles = []*os.File{l.file} // exec calls Fd on it
+		if err := c.Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flags, err := unix.FcntlInt(l.file.Fd(), unix.F_GETFL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if flags&unix.O_NONBLOCK == 0 {
+		t.Fatal("the listening socket became blocking")
+	}
 }
