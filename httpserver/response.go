@@ -19,6 +19,7 @@ type response struct {
 	status      int
 	size        int64
 	wroteHeader bool
+	tok         uint32 // the scoreboard's token for this request
 }
 
 var responsePool = sync.Pool{New: func() any { return new(response) }}

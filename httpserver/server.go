@@ -89,8 +89,9 @@ func newServer(app http.Handler, set settings) *server {
 // panics, the access log and the request budget.
 func (s *server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	now := time.Now()
+	var tok uint32
 	if s.slot != nil {
-		s.slot.Begin(r.Method, r.URL.Path, now.UnixNano())
+		tok = s.slot.Begin(r.Method, r.URL.Path, now.UnixNano())
 	}
 	s.active.Add(1)
 	n := s.begun.Add(1)
@@ -126,7 +127,7 @@ func (s *server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 
 	w := responsePool.Get().(*response)
-	*w = response{rw: rw, s: s, conn: ci, status: http.StatusOK}
+	*w = response{rw: rw, s: s, conn: ci, status: http.StatusOK, tok: tok}
 	defer s.finish(w, r, now)
 	s.app.ServeHTTP(w, r)
 }
@@ -161,7 +162,7 @@ func (s *server) finish(w *response, r *http.Request, start time.Time) {
 	}
 	s.active.Add(-1)
 	if s.slot != nil {
-		s.slot.End()
+		s.slot.End(w.tok)
 	}
 	*w = response{}
 	responsePool.Put(w)

@@ -824,11 +824,8 @@ func (m *Master) Snapshot() Snapshot {
 					w.State = StateBusy
 				}
 			}
-			if w.Active > 0 {
-				w.InFlight = sl.Line()
-				if t := sl.ReqStart.Load(); t > 0 {
-					w.Since = time.Unix(0, t)
-				}
+			if line, start := sl.InFlight(); start > 0 && w.Active > 0 {
+				w.InFlight, w.Since = line, time.Unix(0, start)
 			}
 		}
 		s.Requests += w.Requests

@@ -53,7 +53,7 @@ type Slot struct {
 	Requests   atomic.Uint64 // requests completed
 	Budget     atomic.Uint64 // 0 = unlimited
 	Started    atomic.Int64  // process start, unix nanoseconds
-	ReqStart   atomic.Int64  // start of the newest request in flight, unix ns; 0 = none
+	ReqStart   atomic.Int64  // start of the request on record, unix ns; 0 = none
 	Active     atomic.Int32  // requests in flight
 	lineSeq    atomic.Uint32 // odd while the line is being written
 	line       [lineWords]atomic.Uint64
@@ -81,14 +81,16 @@ func (s *Slot) Reset(gen uint32, budget uint64, started int64) {
 	s.State.Store(Starting)
 }
 
-// Begin records the start of a request: one more in flight, and its line
-// when no other writer holds the line. now is unix nanoseconds.
-func (s *Slot) Begin(method, path string, now int64) {
+// Begin records the start of a request: one more in flight and, when no
+// other request of this worker is on record, its line and start time (so
+// the oldest request in flight stays visible, the one a person wants to
+// see when a worker is stuck). now is unix nanoseconds. It returns a token
+// for End; 0 when this request is not on record.
+func (s *Slot) Begin(method, path string, now int64) uint32 {
 	s.Active.Add(1)
-	s.ReqStart.Store(now)
 	seq := s.lineSeq.Load()
-	if seq&1 != 0 || !s.lineSeq.CompareAndSwap(seq, seq+1) {
-		return // another request is writing the line; this one goes unrecorded
+	if seq&1 != 0 || s.ReqStart.Load() != 0 || !s.lineSeq.CompareAndSwap(seq, seq+1) {
+		return 0
 	}
 	var buf [LineMax]byte
 	n := copy(buf[:], method)
@@ -100,36 +102,45 @@ func (s *Slot) Begin(method, path string, now int64) {
 	for i := range s.line {
 		s.line[i].Store(binary.LittleEndian.Uint64(buf[i*8:]))
 	}
+	s.ReqStart.Store(now)
 	s.lineSeq.Store(seq + 2)
+	return seq + 2
 }
 
-// End records the end of a request and returns the number completed.
-func (s *Slot) End() uint64 {
-	if s.Active.Add(-1) == 0 {
+// End records the end of a request begun with token tok and returns the
+// number of requests completed.
+func (s *Slot) End(tok uint32) uint64 {
+	if tok != 0 && s.lineSeq.CompareAndSwap(tok, tok+1) {
 		s.ReqStart.Store(0)
+		for i := range s.line {
+			s.line[i].Store(0)
+		}
+		s.lineSeq.Store(tok + 2)
 	}
+	s.Active.Add(-1)
 	return s.Requests.Add(1)
 }
 
-// Line returns the request line of a request in flight, or "" if the line
-// is being written right now.
-func (s *Slot) Line() string {
+// InFlight returns the request on record ("GET /path") and when it
+// started (unix ns), or "" and 0 when none is, or it is being written.
+func (s *Slot) InFlight() (string, int64) {
 	seq := s.lineSeq.Load()
 	if seq&1 != 0 {
-		return ""
+		return "", 0
 	}
 	var buf [LineMax]byte
 	for i := range s.line {
 		binary.LittleEndian.PutUint64(buf[i*8:], s.line[i].Load())
 	}
-	if s.lineSeq.Load() != seq {
-		return ""
+	start := s.ReqStart.Load()
+	if s.lineSeq.Load() != seq || start == 0 {
+		return "", 0
 	}
 	n := 0
 	for n < LineMax && buf[n] != 0 {
 		n++
 	}
-	return string(buf[:n])
+	return string(buf[:n]), start
 }
 
 // Board is a mapped scoreboard.

@@ -40,8 +40,7 @@ func child(spec string) int {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < reqs/4; i++ {
-				s.Begin("GET", "/child/"+strconv.Itoa(slot), 1)
-				s.End()
+				s.End(s.Begin("GET", "/child/"+strconv.Itoa(slot), 1))
 			}
 		}()
 	}
@@ -90,13 +89,13 @@ func TestAcrossProcesses(t *testing.T) {
 		if s.ExitReason.Load() != ExitBudget || s.State.Load() != Ready || s.Generation.Load() != 7 {
 			t.Errorf("slot %d: reason %d state %d gen %d", i, s.ExitReason.Load(), s.State.Load(), s.Generation.Load())
 		}
-		if want := "GET /child/" + strconv.Itoa(i); s.Line() != want {
-			t.Errorf("slot %d: line %q, want %q", i, s.Line(), want)
+		if line, start := s.InFlight(); line != "" || start != 0 {
+			t.Errorf("slot %d: %q still on record", i, line)
 		}
 	}
 }
 
-func TestLine(t *testing.T) {
+func TestInFlight(t *testing.T) {
 	b, err := Create(1)
 	if err != nil {
 		t.Fatal(err)
@@ -104,23 +103,34 @@ func TestLine(t *testing.T) {
 	defer b.Close()
 	s := b.Slot(0)
 	s.Reset(1, 0, 0)
-	if s.Line() != "" {
-		t.Fatalf("fresh slot line %q", s.Line())
+	if line, _ := s.InFlight(); line != "" {
+		t.Fatalf("fresh slot line %q", line)
 	}
-	long := "/" + string(make([]byte, 0)) + "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz"
-	s.Begin("POST", long, 42)
-	got := s.Line()
-	if len(got) != LineMax || got[:6] != "POST /" {
-		t.Fatalf("long line %q (len %d)", got, len(got))
+	long := "/abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz"
+	slow := s.Begin("POST", long, 42)
+	line, start := s.InFlight()
+	if len(line) != LineMax || line[:6] != "POST /" || start != 42 {
+		t.Fatalf("long line %q (len %d) since %d", line, len(line), start)
 	}
-	if s.ReqStart.Load() != 42 || s.Active.Load() != 1 {
-		t.Fatalf("begin not recorded")
+	// A second request while the first runs: the first stays on record.
+	fast := s.Begin("GET", "/fast", 43)
+	if fast != 0 {
+		t.Fatal("second request recorded over the first")
 	}
-	if n := s.End(); n != 1 {
+	s.End(fast)
+	if line, start := s.InFlight(); line[:6] != "POST /" || start != 42 || s.Active.Load() != 1 {
+		t.Fatalf("after the fast one: %q since %d, %d active", line, start, s.Active.Load())
+	}
+	if n := s.End(slow); n != 2 {
 		t.Fatalf("End = %d", n)
 	}
-	if s.ReqStart.Load() != 0 {
-		t.Fatal("ReqStart not cleared when idle")
+	if line, start := s.InFlight(); line != "" || start != 0 {
+		t.Fatalf("nothing in flight, but %q since %d", line, start)
+	}
+	// The next request is recorded again.
+	tok := s.Begin("GET", "/next", 44)
+	if line, _ := s.InFlight(); tok == 0 || line != "GET /next" {
+		t.Fatalf("next request: token %d line %q", tok, line)
 	}
 }
 
@@ -138,8 +148,7 @@ func TestConcurrentWritersAndReader(t *testing.T) {
 		go func(g int) {
 			defer wg.Done()
 			for i := 0; i < 5000; i++ {
-				s.Begin("GET", "/g"+strconv.Itoa(g), 1)
-				s.End()
+				s.End(s.Begin("GET", "/g"+strconv.Itoa(g), 1))
 			}
 		}(g)
 	}
@@ -153,7 +162,7 @@ func TestConcurrentWritersAndReader(t *testing.T) {
 			}
 			return
 		default:
-			if l := s.Line(); l != "" && (len(l) != 7 || l[:6] != "GET /g") {
+			if l, _ := s.InFlight(); l != "" && (len(l) != 7 || l[:6] != "GET /g") {
 				t.Fatalf("torn line %q", l)
 			}
 		}
