@@ -1,0 +1,116 @@
+package e2e
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// A bad option is one line naming it, with exit status 2.
+func TestBadOptions(t *testing.T) {
+	t.Parallel()
+	reLine := regexp.MustCompile(`^starlight: .+ \(see starlight --help\)\n$`)
+	for _, tc := range []struct {
+		arg  string
+		want string // the option, then the bad value if any
+	}{
+		{"--workers=-1", "--workers: must be between 0 and 512: \"-1\""},
+		{"--max-workers=many", "--max-workers: not a whole number: \"many\""},
+		{"--port=abc", "--port: not a port number (0-65535): \"abc\""},
+		{"--max-reqs-per-child=ten", "--max-reqs-per-child: not a number of requests"},
+		{"--spawn-interval=-2", "--spawn-interval: must not be negative: \"-2\""},
+		{"--graceful-timeout=soon", "--graceful-timeout: not a number of seconds: \"soon\""},
+		{"--bogus", "unknown option --bogus"},
+	} {
+		t.Run(strings.TrimLeft(tc.arg, "-"), func(t *testing.T) {
+			t.Parallel()
+			app := testApp(t)
+			port := freePort(t)
+			code, stdout, stderr := runStarlight(t, "", "-l", "127.0.0.1:"+itoa(port), tc.arg, app)
+			if code != 2 {
+				t.Errorf("exit status %d, want 2", code)
+			}
+			if !reLine.MatchString(stderr) || !strings.Contains(stderr, tc.want) {
+				t.Errorf("stderr %q: want one line `starlight: %s... (see starlight --help)`", stderr, tc.want)
+			}
+			if stdout != "" {
+				t.Errorf("stdout %q, want nothing", stdout)
+			}
+			assertNothingLeft(t, app)
+		})
+	}
+}
+
+// A server that cannot start exits 1 and says why.
+func TestCannotStart(t *testing.T) {
+	t.Parallel()
+	t.Run("app-missing", func(t *testing.T) {
+		t.Parallel()
+		missing := filepath.Join(t.TempDir(), "nonexistent")
+		code, _, stderr := runStarlight(t, "", "-l", "127.0.0.1:"+itoa(freePort(t)), missing)
+		if code != 1 {
+			t.Errorf("exit status %d, want 1", code)
+		}
+		if want := "starlight: app " + missing + ": no such file or directory\n"; stderr != want {
+			t.Errorf("stderr %q, want %q", stderr, want)
+		}
+	})
+	t.Run("port-in-use", func(t *testing.T) {
+		t.Parallel()
+		ln, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		app := testApp(t)
+		code, _, stderr := runStarlight(t, "", "--workers", "2", "-l", ln.Addr().String(), app)
+		if code != 1 {
+			t.Errorf("exit status %d, want 1", code)
+		}
+		if !strings.Contains(stderr, "listen "+ln.Addr().String()+": address already in use") {
+			t.Errorf("stderr %q, want it to say the address is in use", stderr)
+		}
+		if strings.Contains(stderr, "spawned") {
+			t.Errorf("workers spawned though the port could not be bound")
+		}
+		assertNothingLeft(t, app)
+	})
+	t.Run("build-fails", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		write(t, filepath.Join(dir, "go.mod"), "module broken\n\ngo 1.26\n")
+		write(t, filepath.Join(dir, "main.go"), "package main\n\nfunc main() { notDefinedAnywhere() }\n")
+		code, _, stderr := runStarlight(t, "", "--workers", "2", "-l", "127.0.0.1:"+itoa(freePort(t)), dir)
+		if code != 1 {
+			t.Errorf("exit status %d, want 1", code)
+		}
+		if !strings.Contains(stderr, "undefined: notDefinedAnywhere") {
+			t.Errorf("stderr %q, want the compiler's output", stderr)
+		}
+		if strings.Contains(stderr, "spawned") {
+			t.Errorf("workers spawned though the build failed")
+		}
+	})
+	t.Run("no-app-here", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		write(t, filepath.Join(dir, "lib.go"), "package lib\n")
+		code, _, stderr := runStarlight(t, dir, "-l", "127.0.0.1:"+itoa(freePort(t)))
+		if code != 2 {
+			t.Errorf("exit status %d, want 2", code)
+		}
+		if !strings.Contains(stderr, "starlight ./demo") || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("stderr %q, want one line with the hint `starlight ./demo`", stderr)
+		}
+	})
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

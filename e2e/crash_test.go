@@ -1,0 +1,94 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	reNotReady = regexp.MustCompile(`starlight: worker \d+ exited before it was ready: exit status 1`)
+	reBackoff  = regexp.MustCompile(`starlight: \d+ crashes in a row: next worker in \d`)
+)
+
+// An app whose workers all die before they are ready makes the master
+// give up with status 1 after a few tries, not spin.
+func TestAppThatCannotStart(t *testing.T) {
+	t.Parallel()
+	fail := filepath.Join(t.TempDir(), "fail")
+	if err := os.WriteFile(fail, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, options{args: []string{"--workers", "3"}, env: []string{"TESTAPP_FAIL_FILE=" + fail}})
+	if code := s.wait(t, 15*time.Second); code != 1 {
+		t.Errorf("master exited with %s, want exit status 1", s.exitDesc)
+	}
+	s.assertNoWorkers(t)
+	if s.count(regexp.MustCompile(`starlight: .*the app cannot start`)) == 0 {
+		t.Errorf("no line says the app cannot start")
+	}
+	if s.count(regexp.MustCompile(`^failing at start$`)) == 0 {
+		t.Errorf("the workers' own stderr is not shown")
+	}
+	n := s.count(reNotReady)
+	if n == 0 || n > 10 {
+		t.Errorf("%d workers exited before they were ready, want 1 to 10", n)
+	}
+	if s.count(reReady) > 0 {
+		t.Errorf("a worker was reported ready")
+	}
+}
+
+// Workers that crash at start after the pool has served are respawned with
+// a growing delay, and the pool recovers once the cause is gone.
+func TestCrashLoopBacksOffAndRecovers(t *testing.T) {
+	t.Parallel()
+	fail := filepath.Join(t.TempDir(), "fail")
+	s := start(t, options{args: []string{"--workers", "2"}, env: []string{"TESTAPP_FAIL_FILE=" + fail}, ready: 2})
+	if err := os.WriteFile(fail, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	killed := s.workers()
+	for _, pid := range killed {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Watch the crash loop for 3 seconds: it must back off, not spin.
+	window := time.Now().Add(3 * time.Second)
+	spinning := false
+	poll(4*time.Second, func() bool {
+		if s.count(reNotReady) > 15 {
+			spinning = true
+			return true
+		}
+		return s.exited() || time.Now().After(window)
+	})
+	if s.exited() {
+		t.Fatalf("the master exited (%s) though its workers had served", s.exitDesc)
+	}
+	n := s.count(reNotReady)
+	if spinning {
+		t.Fatalf("%d workers exited before they were ready within 3s: no backoff", n)
+	}
+	if n == 0 {
+		t.Errorf("no worker exited before it was ready within 3s; the app should fail to start now")
+	}
+	if s.count(reBackoff) == 0 {
+		t.Errorf("no line says the master backs off after crashes")
+	}
+	t.Logf("%d workers exited before they were ready in 3s", n)
+
+	if err := os.Remove(fail); err != nil {
+		t.Fatal(err)
+	}
+	// The backoff may have reached 6.4s by now.
+	s.waitPool(t, 2, 20*time.Second)
+	if _, _, err := s.whoami(s.client); err != nil {
+		t.Errorf("after recovery: %v", err)
+	}
+	s.stop(t)
+}

@@ -1,0 +1,281 @@
+package e2e
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// knownBug skips a test that shows a server bug not fixed yet; set
+// STARLIGHT_E2E_BUGS=1 to run it anyway.
+func knownBug(t *testing.T, what string) {
+	t.Helper()
+	if os.Getenv("STARLIGHT_E2E_BUGS") == "" {
+		t.Skip("BUG: " + what)
+	}
+}
+
+var reSleeping = regexp.MustCompile(`^testapp: worker \d+ sleeping 2000 ms$`)
+
+type result struct {
+	code int
+	body string
+	err  error
+	took time.Duration
+}
+
+// slowRequest starts GET /sleep?ms=2000 and returns once a worker is
+// running it; the result arrives on the channel.
+func slowRequest(t *testing.T, s *server) <-chan result {
+	t.Helper()
+	c := make(chan result, 1)
+	go func() {
+		t0 := time.Now()
+		code, body, err := s.get(s.client, "/sleep?ms=2000")
+		c <- result{code, body, err, time.Since(t0)}
+	}()
+	s.waitLog(t, 5*time.Second, reSleeping)
+	return c
+}
+
+func refused(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
+	if err == nil {
+		c.Close()
+		return false
+	}
+	return errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// SIGTERM lets a request in flight finish, then the master exits 0 with no
+// worker left, and the port refuses connections.
+func TestGracefulStopFinishesInFlightRequest(t *testing.T) {
+	t.Parallel()
+	s := start(t, options{args: []string{"--workers", "2"}, ready: 2})
+	resc := slowRequest(t, s)
+	s.signal(t, syscall.SIGTERM)
+	s.waitLog(t, 5*time.Second, regexp.MustCompile(`starlight: stopping gracefully \(SIGTERM\)`))
+	eventually(t, 10*time.Second, "a new connection refused after SIGTERM", func() bool { return refused(s.addr) })
+	var r result
+	select {
+	case r = <-resc:
+	case <-time.After(requestTimeout):
+		t.Fatal("the request in flight never finished")
+	}
+	if r.err != nil || r.code != http.StatusOK || !regexp.MustCompile(`^\d+ slept 2000\n$`).MatchString(r.body) {
+		t.Errorf("request in flight at SIGTERM: %d %q %v", r.code, r.body, r.err)
+	}
+	if r.took < 2*time.Second {
+		t.Errorf("request in flight took %s, less than its 2s sleep", r.took)
+	}
+	if code := s.wait(t, stopTimeout); code != 0 {
+		t.Errorf("master exited with %s, want 0", s.exitDesc)
+	}
+	s.assertNoWorkers(t)
+	if !refused(s.addr) {
+		t.Errorf("%s accepts connections after the master exited", s.addr)
+	}
+}
+
+// During a graceful stop the master must not let the kernel accept
+// connections nobody will serve: a client that connects after SIGTERM
+// should be refused at once, not left hanging until the master exits and
+// then reset.
+func TestGracefulStopRefusesNewConnectionsAtOnce(t *testing.T) {
+	t.Parallel()
+	knownBug(t, "during a graceful stop the master keeps its listening sockets open until it exits: new connections hang in the backlog, then get reset (prefork/master.go stop)")
+	s := start(t, options{args: []string{"--workers", "2"}, ready: 2})
+	resc := slowRequest(t, s)
+	s.signal(t, syscall.SIGTERM)
+	s.waitLog(t, 5*time.Second, regexp.MustCompile(`starlight: stopping gracefully \(SIGTERM\)`))
+	// Every worker but the busy one exits at once; the busy one closes its
+	// copy of the listener when it gets SIGTERM.
+	eventually(t, 5*time.Second, "one worker left", func() bool { return len(s.workers()) == 1 })
+	c, err := net.DialTimeout("tcp", s.addr, time.Second)
+	if err == nil {
+		defer c.Close()
+		fmt.Fprintf(c, "GET /pid HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", s.addr)
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		buf := make([]byte, 256)
+		n, rerr := c.Read(buf)
+		select {
+		case <-resc:
+			t.Log("(the slow request finished meanwhile)")
+		default:
+		}
+		t.Errorf("a connection made during the graceful stop was accepted; reading an answer for 1s gave %q, %v; want the connection refused", buf[:n], rerr)
+	} else if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("dial during the graceful stop: %v, want connection refused", err)
+	}
+	<-resc
+	if code := s.wait(t, stopTimeout); code != 0 {
+		t.Errorf("master exited with %s, want 0", s.exitDesc)
+	}
+}
+
+// When the master is killed with SIGKILL its workers die within a second
+// and the port is free again.
+func TestWorkersDieWithMaster(t *testing.T) {
+	t.Parallel()
+	s := start(t, options{args: []string{"--workers", "3"}, ready: 3})
+	workers := s.workers()
+	if err := syscall.Kill(s.pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	s.wait(t, 5*time.Second)
+	var left []int
+	gone := poll(time.Second-time.Since(killed), func() bool {
+		left = left[:0]
+		for _, pid := range workers {
+			if alive(pid) {
+				left = append(left, pid)
+			}
+		}
+		return len(left) == 0
+	})
+	if !gone {
+		t.Errorf("workers %v of %v still alive 1s after the master was killed", left, workers)
+	}
+	var err error
+	free := poll(time.Second, func() bool {
+		var ln net.Listener
+		ln, err = net.Listen("tcp4", s.addr)
+		if err == nil {
+			ln.Close()
+		}
+		return err == nil
+	})
+	if !free {
+		t.Errorf("port %d not free after the master and its workers died: %v", s.port, err)
+	}
+}
+
+// --max-workers 0: the master execs the app in its own place; the app
+// serves with the master's pid and stops on SIGTERM.
+func TestNoPoolExecsInPlace(t *testing.T) {
+	t.Parallel()
+	access := filepath.Join(t.TempDir(), "access.log")
+	s := start(t, options{args: []string{"--max-workers", "0", "--access-log", access}, extra: 1})
+	answered := 0
+	eventually(t, startTimeout, "GET /pid answers", func() bool {
+		_, _, err := s.whoami(s.client)
+		if err == nil {
+			answered++
+		}
+		return err == nil
+	})
+	for range 5 {
+		pid, _, err := s.whoami(s.client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pid != s.pid {
+			t.Fatalf("pid %d answered, want the master's own %d", pid, s.pid)
+		}
+		answered++
+	}
+	// The second listener is served too.
+	if code, body, err := s.get(s.client, "http://"+s.extra[0]+"/pid"); err != nil || code != 200 || body != fmt.Sprintf("%d \n", s.pid) {
+		t.Errorf("GET /pid on %s: %d %q %v", s.extra[0], code, body, err)
+	} else {
+		answered++
+	}
+	if p, ok := readProc(s.pid); !ok || p.argv0 != s.appPath {
+		t.Errorf("the master's process runs %q, want the app %q", p.argv0, s.appPath)
+	}
+	var children []int
+	for _, p := range listProcs() {
+		if p.ppid == s.pid {
+			children = append(children, p.pid)
+		}
+	}
+	if len(children) > 0 {
+		t.Errorf("the app in place has children %v, want none", children)
+	}
+	s.stop(t)
+	if !refused(s.addr) {
+		t.Errorf("%s accepts connections after the app exited", s.addr)
+	}
+	// The log is written by the app itself: every line is there once it
+	// has exited.
+	if lines, bad := readAccessLog(t, access); len(lines) != answered || len(bad) > 0 {
+		t.Errorf("access log has %d lines (%d broken), want %d", len(lines)+len(bad), len(bad), answered)
+	}
+}
+
+// A request that outlasts --graceful-timeout does not hold the stop up:
+// the master exits soon after the timeout, with no worker left.
+func TestGracefulTimeoutEndsTheStop(t *testing.T) {
+	t.Parallel()
+	s := start(t, options{args: []string{"--workers", "2", "--graceful-timeout", "1"}, ready: 2})
+	resc := make(chan result, 1)
+	go func() {
+		code, body, err := s.get(s.client, "/sleep?ms=20000")
+		resc <- result{code: code, body: body, err: err}
+	}()
+	s.waitLog(t, 5*time.Second, regexp.MustCompile(`^testapp: worker \d+ sleeping 20000 ms$`))
+	termed := time.Now()
+	s.signal(t, syscall.SIGTERM)
+	s.wait(t, 6*time.Second)
+	if d := time.Since(termed); d < 900*time.Millisecond {
+		t.Errorf("the master exited %s after SIGTERM, before the graceful timeout of 1s", d)
+	}
+	s.assertNoWorkers(t)
+	select {
+	case r := <-resc:
+		if r.err == nil && r.code == http.StatusOK {
+			t.Errorf("the 20s request was answered: %q", r.body)
+		}
+	case <-time.After(requestTimeout):
+		t.Errorf("the client still waits for the cut request")
+	}
+}
+
+// A second SIGTERM, or SIGQUIT, stops at once: requests in flight are cut.
+func TestImmediateStop(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		sigs []syscall.Signal
+		want string
+	}{
+		{"second-TERM", []syscall.Signal{syscall.SIGTERM, syscall.SIGTERM}, `starlight: stopping now \(SIGTERM\)`},
+		{"QUIT", []syscall.Signal{syscall.SIGQUIT}, `starlight: stopping now \(SIGQUIT\)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := start(t, options{args: []string{"--workers", "2"}, ready: 2})
+			resc := make(chan result, 1)
+			go func() {
+				code, body, err := s.get(s.client, "/sleep?ms=20000")
+				resc <- result{code: code, body: body, err: err}
+			}()
+			s.waitLog(t, 5*time.Second, regexp.MustCompile(`^testapp: worker \d+ sleeping 20000 ms$`))
+			for i, sig := range tc.sigs {
+				s.signal(t, sig)
+				if i == 0 && len(tc.sigs) > 1 {
+					s.waitLog(t, 5*time.Second, regexp.MustCompile(`starlight: stopping gracefully`))
+				}
+			}
+			s.wait(t, 3*time.Second)
+			s.waitLog(t, time.Second, regexp.MustCompile(tc.want))
+			s.assertNoWorkers(t)
+			select {
+			case r := <-resc:
+				if r.err == nil && r.code == http.StatusOK {
+					t.Errorf("the 20s request was answered: %q", r.body)
+				}
+			case <-time.After(requestTimeout):
+				t.Errorf("the client still waits for the cut request")
+			}
+		})
+	}
+}

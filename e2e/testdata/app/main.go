@@ -1,0 +1,60 @@
+// Command app is the application the end-to-end tests serve: small
+// endpoints that report which worker answered and make a worker sleep,
+// crash or exit.
+package main
+
+import (
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/starlight-go/starlight/httpserver"
+)
+
+func main() {
+	if f := os.Getenv("TESTAPP_FAIL_FILE"); f != "" {
+		if _, err := os.Stat(f); err == nil {
+			fmt.Fprintln(os.Stderr, "failing at start")
+			os.Exit(1)
+		}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /pid", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%d %s\n", os.Getpid(), os.Getenv("STARLIGHT_GENERATION"))
+	})
+	mux.HandleFunc("GET /sleep", func(w http.ResponseWriter, r *http.Request) {
+		ms, err := strconv.Atoi(r.URL.Query().Get("ms"))
+		if err != nil || ms < 0 || ms > 60000 {
+			http.Error(w, "want ?ms=0..60000", http.StatusBadRequest)
+			return
+		}
+		// The tests wait for this line to know the request is in flight.
+		fmt.Fprintf(os.Stderr, "testapp: worker %d sleeping %d ms\n", os.Getpid(), ms)
+		select {
+		case <-time.After(time.Duration(ms) * time.Millisecond):
+			fmt.Fprintf(w, "%d slept %d\n", os.Getpid(), ms)
+		case <-r.Context().Done():
+		}
+	})
+	mux.HandleFunc("GET /exit", func(w http.ResponseWriter, r *http.Request) {
+		code, err := strconv.Atoi(r.URL.Query().Get("code"))
+		if err != nil {
+			http.Error(w, "want ?code=N", http.StatusBadRequest)
+			return
+		}
+		os.Exit(code)
+	})
+	mux.HandleFunc("GET /harakiri", func(w http.ResponseWriter, r *http.Request) {
+		httpserver.Harakiri(r)
+		fmt.Fprintf(w, "%d harakiri\n", os.Getpid())
+	})
+	mux.HandleFunc("GET /env", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, os.Getenv("STARLIGHT_ENV"))
+	})
+	if err := httpserver.Serve(mux); err != nil {
+		log.Fatal(err)
+	}
+}
