@@ -219,7 +219,6 @@ func TestAccessLogReopenedOnUSR1(t *testing.T) {
 // whole, not cut in pieces with other workers' lines in between.
 func TestAccessLogHugeLinesStayWhole(t *testing.T) {
 	t.Parallel()
-	knownBug(t, "access-log and worker output lines over 64 KiB are written in pieces and interleave with other workers' lines (prefork/sink.go pump)")
 	path := filepath.Join(t.TempDir(), "access.log")
 	s := start(t, options{args: []string{"--workers", "4", "--access-log", path}, ready: 4})
 	huge := strings.Repeat(`"`, 40000) // 80 KB in the log

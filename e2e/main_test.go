@@ -2,9 +2,6 @@
 // worker binaries, real sockets on 127.0.0.1, real signals. TestMain builds
 // cmd/starlight and the test app (testdata/app) once; every test starts its
 // own master on a free port and checks that no worker outlives it.
-//
-// A test that shows a server bug not fixed yet is skipped with a message
-// starting "BUG:"; STARLIGHT_E2E_BUGS=1 runs those tests too.
 package e2e
 
 import (

@@ -5,22 +5,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"regexp"
 	"syscall"
 	"testing"
 	"time"
 )
-
-// knownBug skips a test that shows a server bug not fixed yet; set
-// STARLIGHT_E2E_BUGS=1 to run it anyway.
-func knownBug(t *testing.T, what string) {
-	t.Helper()
-	if os.Getenv("STARLIGHT_E2E_BUGS") == "" {
-		t.Skip("BUG: " + what)
-	}
-}
 
 var reSleeping = regexp.MustCompile(`^testapp: worker \d+ sleeping 2000 ms$`)
 
@@ -90,7 +80,6 @@ func TestGracefulStopFinishesInFlightRequest(t *testing.T) {
 // then reset.
 func TestGracefulStopRefusesNewConnectionsAtOnce(t *testing.T) {
 	t.Parallel()
-	knownBug(t, "during a graceful stop the master keeps its listening sockets open until it exits: new connections hang in the backlog, then get reset (prefork/master.go stop)")
 	s := start(t, options{args: []string{"--workers", "2"}, ready: 2})
 	resc := slowRequest(t, s)
 	s.signal(t, syscall.SIGTERM)

@@ -91,6 +91,9 @@ func serveWorker(h http.Handler, spec *proto.Spec) error {
 		if err != nil {
 			return fmt.Errorf("httpserver: inherited listener %s (fd %d): %w", l.Addr, l.FD, err)
 		}
+		if set.budget > 0 {
+			ln = budgetListener{ln, s}
+		}
 		if l.TLS {
 			ln = tls.NewListener(ln, tlsConf)
 		}

@@ -50,6 +50,7 @@ type server struct {
 	logger    *log.Logger
 
 	begun    atomic.Uint64 // requests started in this process
+	accepted atomic.Uint64 // connections accepted
 	conns    atomic.Int64  // open connections
 	active   atomic.Int64  // requests in flight
 	draining atomic.Bool
@@ -169,6 +170,25 @@ func (s *server) finish(w *response, r *http.Request, start time.Time) {
 	if p != nil {
 		panic(p) // headers were sent: let net/http cut the connection
 	}
+}
+
+// budgetListener stops accepting once as many connections as the request
+// budget have been accepted: with keep-alive off each carries one request,
+// so a worker serves exactly its budget; with keep-alive, the response
+// that reaches the budget closes its connection.
+type budgetListener struct {
+	net.Listener
+	s *server
+}
+
+func (l budgetListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		if b := l.s.set.budget; b > 0 && l.s.accepted.Add(1) >= b {
+			l.s.drain(scoreboard.ExitBudget)
+		}
+	}
+	return c, err
 }
 
 // drain stops accepting, lets connections finish and tells serve to

@@ -22,6 +22,7 @@ type listener struct {
 	url     string   // for people: http://127.0.0.1:5000/ or unix:/path
 	path    string   // unix socket file to remove at exit; "" otherwise
 	tls     bool
+	closed  bool
 }
 
 // addresses lists what to bind, from -o/-p, -l, -S and --ipv6.
@@ -200,8 +201,14 @@ func socketFile(ln syscall.Conn, name string) (*os.File, error) {
 // staleRemoved lists stale socket files bind removed, to report them.
 var staleRemoved []string
 
+// closeListeners closes the master's hold on the sockets and removes the
+// unix socket files. Closing twice is harmless.
 func closeListeners(ls []*listener) {
 	for _, l := range ls {
+		if l.closed {
+			continue
+		}
+		l.closed = true
 		l.ln.Close()
 		l.file.Close()
 		if l.path != "" {

@@ -724,6 +724,10 @@ func (m *Master) stop(immediate bool, why string) {
 	}
 	m.stopping = 1
 	m.stopBy = time.Now().Add(m.cfg.GracefulTimeout)
+	// Nothing will accept again: let the sockets close as soon as the
+	// workers let go of them, so that new clients are refused at once
+	// rather than queued until the master exits.
+	closeListeners(m.listeners)
 	m.emit(Event{Kind: EventStopping, Message: fmt.Sprintf("stopping gracefully (%s): %d workers finish their requests", why, len(m.procs))})
 	for _, p := range m.procs {
 		m.retire(p, "stop")

@@ -83,14 +83,20 @@ func TestPumpKeepsLinesWhole(t *testing.T) {
 		close(done)
 	}()
 	long := strings.Repeat("x", 70<<10)
+	huge := strings.Repeat("y", maxLine+5000)
 	io.WriteString(w, "one\ntw")
 	io.WriteString(w, "o\nthree\r\n")
 	io.WriteString(w, long+"\n")
+	io.WriteString(w, huge+"\nafter\n")
 	io.WriteString(w, "tail without newline")
 	w.Close()
 	<-done
-	if out.String() != "one\ntwo\nthree\r\n"+long+"\ntail without newline" {
-		t.Fatalf("sink got %d bytes, not the input", out.Len())
+	want := "one\ntwo\nthree\r\n" + long + "\n" + huge[:maxLine] + string(cutMark) + "after\n" + "tail without newline"
+	if out.String() != want {
+		t.Fatalf("sink got %d bytes, want %d", out.Len(), len(want))
+	}
+	if len(got) != 7 || got[3] != long {
+		t.Fatalf("%d lines; a long line was split", len(got))
 	}
 	joined := strings.Join(got, "|")
 	if !strings.HasPrefix(joined, "one|two|three|") || !strings.HasSuffix(joined, "|tail without newline") {

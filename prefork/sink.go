@@ -61,18 +61,41 @@ func (s *sink) close() {
 	}
 }
 
+// maxLine bounds one log line; the rest of a longer line is dropped and
+// the line marked as cut.
+const maxLine = 1 << 20
+
+var cutMark = []byte(" [line cut at 1 MiB]\n")
+
 // pump reads a worker's pipe to EOF. Whole lines go to the sink (if any)
-// in batches, and one by one to each (if any); a line longer than the
-// buffer is passed on in pieces.
+// in batches, each batch in one write, so lines from different workers
+// never interleave; and one by one to each (if any). A line is passed on
+// only once complete (or at EOF); past maxLine it is cut.
 func pump(r io.ReadCloser, to *sink, each func(line string)) {
 	defer r.Close()
 	br := bufio.NewReaderSize(r, 64<<10)
 	buf := make([]byte, 0, 64<<10)
+	cutting := false // dropping the rest of an over-long line
 	for {
-		line, err := br.ReadSlice('\n')
-		buf = append(buf, line...)
-		if err == bufio.ErrBufferFull {
+		chunk, err := br.ReadSlice('\n')
+		partial := err == bufio.ErrBufferFull
+		if partial {
 			err = nil
+		}
+		switch {
+		case cutting:
+			if !partial {
+				cutting = false // the over-long line ends here
+			}
+		case lineLen(buf)+len(bytes.TrimSuffix(chunk, []byte{'\n'})) > maxLine:
+			buf = append(buf, chunk[:maxLine-lineLen(buf)]...)
+			buf = append(buf, cutMark...)
+			cutting = partial // more of this line is still to come
+		default:
+			buf = append(buf, chunk...)
+		}
+		if partial && !cutting && lineLen(buf) > 0 {
+			continue // wait for the end of the line
 		}
 		// Gather further complete lines already buffered, to write once.
 		if err == nil && len(buf) < 32<<10 {
@@ -97,6 +120,11 @@ func pump(r io.ReadCloser, to *sink, each func(line string)) {
 			return
 		}
 	}
+}
+
+// lineLen is the length of the unfinished last line in buf.
+func lineLen(buf []byte) int {
+	return len(buf) - (bytes.LastIndexByte(buf, '\n') + 1)
 }
 
 // stamp formats the time at the start of the master's own log lines.
