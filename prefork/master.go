@@ -282,6 +282,12 @@ func (m *Master) setup() (int, error) {
 		}
 		m.pidFile = true
 	}
+	// Log files stay writable, and reopenable on SIGUSR1, after the switch.
+	for _, f := range []string{m.cfg.ErrorLog, m.cfg.AccessLog} {
+		if f != "" && f != "-" {
+			m.id.chown(f)
+		}
+	}
 	if err := m.id.drop(); err != nil {
 		return ExitFailure, err
 	}
