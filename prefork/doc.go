@@ -1,0 +1,17 @@
+// Package prefork is the starlight master: options and their defaults,
+// the listeners, the worker pool (spawn, reap, recycle, respawn with
+// backoff, generations and slow restarts), signals, privileges, the pid
+// file, daemonizing, systemd integration and live reload.
+//
+// A worker is a fresh exec of the app binary with the listeners, the
+// scoreboard (internal/scoreboard) and a few pipes as inherited files; the
+// spec it serves with travels in the environment (internal/proto). Every
+// worker is started from one goroutine locked to its OS thread for the
+// master's whole life, so that the parent-death signal means "the master
+// died".
+//
+// To a user interface it offers plain data: Snapshot, a stream of Events
+// and LogLines through an Observer, and Commands through Do. It imports no
+// UI code; the dashboard (package tui) and the headless log are chosen by
+// the launcher (cmd/starlight).
+package prefork
