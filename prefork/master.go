@@ -563,7 +563,7 @@ func (m *Master) housekeeping(now time.Time) {
 
 // readied handles a worker's ready byte.
 func (m *Master) readied(p *proc) {
-	if _, ok := m.procs[p.pid]; !ok || p.ready {
+	if m.procs[p.pid] != p || p.ready {
 		return
 	}
 	p.ready = true
