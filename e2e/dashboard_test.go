@@ -366,6 +366,12 @@ func TestDashboardKeys(t *testing.T) {
 	d.waitScreen("the logs pane with access shown", func(s string) bool {
 		return strings.Contains(s, "access shown") && !strings.Contains(s, "access hidden")
 	})
+	// Shown, access lines are written by the workers and reach the pane.
+	mark := "/pid?mark=" + itoa(os.Getpid())
+	if _, _, err := d.server.get(d.server.client, mark); err != nil {
+		t.Fatalf("GET %s: %v", mark, err)
+	}
+	d.waitScreen("the access line of GET "+mark, func(s string) bool { return strings.Contains(s, "GET "+mark) })
 	d.keys("a")
 	d.waitScreen("the logs pane with access hidden again", func(s string) bool {
 		return strings.Contains(s, "access hidden") && !strings.Contains(s, "access shown")

@@ -19,7 +19,7 @@ type response struct {
 	status      int
 	size        int64
 	wroteHeader bool
-	tok         uint32 // the scoreboard's token for this request
+	onRecord    bool // the scoreboard keeps this request as the one in flight
 }
 
 var responsePool = sync.Pool{New: func() any { return new(response) }}

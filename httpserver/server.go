@@ -90,9 +90,9 @@ func newServer(app http.Handler, set settings) *server {
 // panics, the access log and the request budget.
 func (s *server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	now := time.Now()
-	var tok uint32
+	var onRecord bool
 	if s.slot != nil {
-		tok = s.slot.Begin(r.Method, r.URL.Path, now.UnixNano())
+		onRecord = s.slot.Begin(r.Method, r.URL.Path, now.UnixNano())
 	}
 	s.active.Add(1)
 	n := s.begun.Add(1)
@@ -128,7 +128,7 @@ func (s *server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 
 	w := responsePool.Get().(*response)
-	*w = response{rw: rw, s: s, conn: ci, status: http.StatusOK, tok: tok}
+	*w = response{rw: rw, s: s, conn: ci, status: http.StatusOK, onRecord: onRecord}
 	defer s.finish(w, r, now)
 	s.app.ServeHTTP(w, r)
 }
@@ -154,7 +154,7 @@ func (s *server) finish(w *response, r *http.Request, start time.Time) {
 	if p == nil && !w.wroteHeader {
 		w.WriteHeader(http.StatusOK) // settle the headers, as net/http would
 	}
-	if s.access != nil {
+	if s.access != nil && (s.slot == nil || s.slot.Flags.Load()&scoreboard.FlagAccessLog != 0) {
 		status := w.status
 		if p != nil {
 			status = 0
@@ -163,7 +163,7 @@ func (s *server) finish(w *response, r *http.Request, start time.Time) {
 	}
 	s.active.Add(-1)
 	if s.slot != nil {
-		s.slot.End(w.tok)
+		s.slot.End(w.onRecord)
 	}
 	*w = response{}
 	responsePool.Put(w)

@@ -113,6 +113,8 @@ const (
 	CmdStop      CommandKind = "stop"       // graceful stop
 	CmdForceStop CommandKind = "force-stop" // immediate stop
 	CmdReopen    CommandKind = "reopen"     // reopen log files
+	CmdAccessOn  CommandKind = "access-on"  // send access-log lines to the observer
+	CmdAccessOff CommandKind = "access-off" // stop sending them (the default)
 )
 
 // Command is a request from a user interface to the master.

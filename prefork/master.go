@@ -43,7 +43,9 @@ type Master struct {
 	errw      *sink // the master's log and the workers' stderr
 	outw      *sink // the workers' stdout
 	accessw   *sink // access log; nil = off
-	started   time.Time
+	// accessShown: the observer wants access-log lines (CmdAccessOn).
+	accessShown bool
+	started     time.Time
 
 	// Channels into the loop.
 	exitc   chan exitMsg

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/starlight-go/starlight/internal/scoreboard"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -59,7 +61,23 @@ func (m *Master) command(c Command) {
 		m.stop(true, "asked")
 	case CmdReopen:
 		m.reopenLogs()
+	case CmdAccessOn, CmdAccessOff:
+		m.accessShown = c.Kind == CmdAccessOn
+		for i := range m.board.Len() {
+			m.board.Slot(i).Flags.Store(m.slotFlags())
+		}
 	}
+}
+
+// slotFlags is what the workers are asked to do: access-log lines are
+// formatted only when a file or a dashboard showing them takes them, so
+// a dashboard with the access log hidden costs the workers nothing.
+func (m *Master) slotFlags() uint32 {
+	var f uint32
+	if m.accessw != nil || m.accessShown {
+		f |= scoreboard.FlagAccessLog
+	}
+	return f
 }
 
 func (m *Master) scale(by int) {

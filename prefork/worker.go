@@ -17,7 +17,9 @@ import (
 // listeners, the scoreboard and its pipes as inherited files.
 func (m *Master) startWorker(gen int, binary string, slotIdx int, now time.Time) (*proc, error) {
 	budget := m.budget()
-	m.board.Slot(slotIdx).Reset(uint32(gen), budget, now.UnixNano())
+	slot := m.board.Slot(slotIdx)
+	slot.Reset(uint32(gen), budget, now.UnixNano())
+	slot.Flags.Store(m.slotFlags())
 
 	var parentEnds, childEnds []*os.File
 	defer func() {

@@ -289,6 +289,12 @@ func (m model) handleKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(k, keys.Access):
 		m.showAccess = !m.showAccess
 		m = m.refreshLogs(0)
+		// The master has the workers write access lines only while
+		// they are shown.
+		if m.showAccess {
+			return m, m.send(prefork.CmdAccessOn)
+		}
+		return m, m.send(prefork.CmdAccessOff)
 	case key.Matches(k, keys.Clear):
 		m.logs, m.pidWidth, m.droppedLogs = nil, minPIDWidth, 0
 		m = m.refreshLogs(0)

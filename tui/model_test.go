@@ -27,7 +27,8 @@ func TestKeysSendCommands(t *testing.T) {
 		{[]string{"ctrl+c", "ctrl+c"}, []prefork.CommandKind{prefork.CmdStop, prefork.CmdForceStop}},
 		{[]string{"q", "ctrl+c"}, []prefork.CommandKind{prefork.CmdStop, prefork.CmdForceStop}},
 		{[]string{"r+-"}, []prefork.CommandKind{prefork.CmdReload, prefork.CmdScaleUp, prefork.CmdScaleDown}},
-		{[]string{"a", "f", "c", "tab", "?", "up", "x"}, nil},
+		{[]string{"a", "a"}, []prefork.CommandKind{prefork.CmdAccessOn, prefork.CmdAccessOff}},
+		{[]string{"f", "c", "tab", "?", "up", "x"}, nil},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.keys, ","), func(t *testing.T) {

@@ -57,8 +57,17 @@ type Slot struct {
 	Active     atomic.Int32  // requests in flight
 	lineSeq    atomic.Uint32 // odd while the line is being written
 	line       [lineWords]atomic.Uint64
-	_          [SlotSize - 56 - lineWords*8]byte
+	Flags      atomic.Uint32 // what the master asks of the worker: Flag...
+	_          [SlotSize - 56 - lineWords*8 - 4]byte
 }
+
+// Flags the master sets on a slot.
+const (
+	// FlagAccessLog asks the worker to write access-log lines (to the
+	// file or the dashboard the master routes them to); without it the
+	// worker formats none.
+	FlagAccessLog uint32 = 1 << iota
+)
 
 // Compile-time check that Slot has the size the memory layout assumes.
 var _ [SlotSize - unsafe.Sizeof(Slot{})]byte
@@ -84,13 +93,18 @@ func (s *Slot) Reset(gen uint32, budget uint64, started int64) {
 // Begin records the start of a request: one more in flight and, when no
 // other request of this worker is on record, its line and start time (so
 // the oldest request in flight stays visible, the one a person wants to
-// see when a worker is stuck). now is unix nanoseconds. It returns a token
-// for End; 0 when this request is not on record.
-func (s *Slot) Begin(method, path string, now int64) uint32 {
+// see when a worker is stuck). now is unix nanoseconds. It reports whether
+// this request went on record, for End.
+//
+// The line is written under a sequence lock (odd while it changes), word by
+// word and only the words that differ from the last line on record, so a
+// worker answering the same path again and again stores nothing but the
+// start time.
+func (s *Slot) Begin(method, path string, now int64) bool {
 	s.Active.Add(1)
 	seq := s.lineSeq.Load()
 	if seq&1 != 0 || s.ReqStart.Load() != 0 || !s.lineSeq.CompareAndSwap(seq, seq+1) {
-		return 0
+		return false
 	}
 	var buf [LineMax]byte
 	n := copy(buf[:], method)
@@ -100,22 +114,22 @@ func (s *Slot) Begin(method, path string, now int64) uint32 {
 		copy(buf[n:], path)
 	}
 	for i := range s.line {
-		s.line[i].Store(binary.LittleEndian.Uint64(buf[i*8:]))
+		if w := binary.LittleEndian.Uint64(buf[i*8:]); s.line[i].Load() != w {
+			s.line[i].Store(w)
+		}
 	}
 	s.ReqStart.Store(now)
 	s.lineSeq.Store(seq + 2)
-	return seq + 2
+	return true
 }
 
-// End records the end of a request begun with token tok and returns the
-// number of requests completed.
-func (s *Slot) End(tok uint32) uint64 {
-	if tok != 0 && s.lineSeq.CompareAndSwap(tok, tok+1) {
+// End records the end of a request begun with Begin, given what Begin
+// returned, and returns the number of requests completed. Clearing the
+// start time takes the request off record; the line stays until the next
+// one replaces it, and readers ignore it meanwhile.
+func (s *Slot) End(onRecord bool) uint64 {
+	if onRecord {
 		s.ReqStart.Store(0)
-		for i := range s.line {
-			s.line[i].Store(0)
-		}
-		s.lineSeq.Store(tok + 2)
 	}
 	s.Active.Add(-1)
 	return s.Requests.Add(1)

@@ -114,7 +114,7 @@ func TestInFlight(t *testing.T) {
 	}
 	// A second request while the first runs: the first stays on record.
 	fast := s.Begin("GET", "/fast", 43)
-	if fast != 0 {
+	if fast {
 		t.Fatal("second request recorded over the first")
 	}
 	s.End(fast)
@@ -129,8 +129,8 @@ func TestInFlight(t *testing.T) {
 	}
 	// The next request is recorded again.
 	tok := s.Begin("GET", "/next", 44)
-	if line, _ := s.InFlight(); tok == 0 || line != "GET /next" {
-		t.Fatalf("next request: token %d line %q", tok, line)
+	if line, _ := s.InFlight(); !tok || line != "GET /next" {
+		t.Fatalf("next request: on record %v line %q", tok, line)
 	}
 }
 
