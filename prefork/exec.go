@@ -28,7 +28,11 @@ func (m *Master) execInPlace() (int, error) {
 	}
 	var files []*os.File
 	for _, l := range m.listeners {
-		files = append(files, l.file)
+		f, err := l.file()
+		if err != nil {
+			return ExitFailure, err
+		}
+		files = append(files, f)
 		spec.Listeners = append(spec.Listeners, proto.Listener{FD: 2 + len(files), Network: l.network, Addr: l.addr, TLS: l.tls})
 	}
 	if m.accessw != nil {

@@ -14,13 +14,17 @@ import (
 )
 
 // listener is one bound socket, held by the master for its whole life.
+//
+// The master holds it as a bare descriptor that no poller watches. A Go
+// listener or *os.File would register it with the runtime's epoll, and
+// every incoming connection would then wake the master too, for nothing:
+// with short connections that cost a tenth of a core.
 type listener struct {
-	ln      net.Listener
-	file    *os.File // dup of the socket, handed to every worker
-	network string   // tcp or unix
-	addr    string   // as bound, for workers' messages
-	url     string   // for people: http://127.0.0.1:5000/ or unix:/path
-	path    string   // unix socket file to remove at exit; "" otherwise
+	fd      int    // the socket, close-on-exec
+	network string // tcp or unix
+	addr    string // as bound, for workers' messages
+	url     string // for people: http://127.0.0.1:5000/ or unix:/path
+	path    string // unix socket file to remove at exit; "" otherwise
 	tls     bool
 	closed  bool
 }
@@ -102,9 +106,8 @@ func bindTCP(addr string, ipv6 bool) (*listener, error) {
 		}
 		return nil, fmt.Errorf("listen %s: %w", addr, unwrapOp(err))
 	}
-	f, err := socketFile(ln.(*net.TCPListener), addr)
+	fd, err := holdSocket(ln.(*net.TCPListener))
 	if err != nil {
-		ln.Close()
 		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
 	ta := ln.Addr().(*net.TCPAddr)
@@ -115,7 +118,7 @@ func bindTCP(addr string, ipv6 bool) (*listener, error) {
 			shown = "[::]:" + strconv.Itoa(ta.Port)
 		}
 	}
-	return &listener{ln: ln, file: f, network: "tcp", addr: ta.String(), url: "http://" + shown + "/"}, nil
+	return &listener{fd: fd, network: "tcp", addr: ta.String(), url: "http://" + shown + "/"}, nil
 }
 
 func bindUnix(path string) (*listener, error) {
@@ -137,12 +140,14 @@ func bindUnix(path string) (*listener, error) {
 	}
 	ul := ln.(*net.UnixListener)
 	ul.SetUnlinkOnClose(false) // the master removes the file itself, once
-	f, err := socketFile(ul, path)
+	fd, err := holdSocket(ul)
 	if err != nil {
-		ln.Close()
+		if !abstract {
+			os.Remove(path)
+		}
 		return nil, fmt.Errorf("listen %s: %w", path, err)
 	}
-	l := &listener{ln: ln, file: f, network: "unix", addr: name, url: "unix:" + name}
+	l := &listener{fd: fd, network: "unix", addr: name, url: "unix:" + name}
 	if !abstract {
 		l.path = path
 	}
@@ -174,28 +179,42 @@ func clearStaleSocket(path string) error {
 	return nil
 }
 
-// socketFile duplicates a listener's descriptor for workers to inherit.
-// It does not use the listener's File method: the *os.File that returns
-// switches the socket to blocking mode whenever its Fd method is called
-// (exec does, at every spawn), and the mode belongs to the socket itself,
-// shared by every process holding it: a worker's accept would then block
-// in the kernel where closing the listener cannot interrupt it.
-func socketFile(ln syscall.Conn, name string) (*os.File, error) {
+// holdSocket takes the socket of ln for the master to hold: it returns a
+// close-on-exec duplicate that no poller watches, and closes ln (which
+// takes ln's descriptor out of the runtime's epoll).
+func holdSocket(ln interface {
+	syscall.Conn
+	Close() error
+}) (int, error) {
+	defer ln.Close()
 	rc, err := ln.SyscallConn()
 	if err != nil {
-		return nil, err
+		return -1, err
 	}
-	var fd int
+	fd := -1
 	var dupErr error
 	if err := rc.Control(func(s uintptr) {
 		fd, dupErr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0)
 	}); err != nil {
-		return nil, err
+		return -1, err
 	}
-	if dupErr != nil {
-		return nil, dupErr
+	return fd, dupErr
+}
+
+// file returns a new *os.File of the socket to hand to one child; the
+// caller closes it once the child has started. It is made fresh each time
+// because an *os.File of a non-blocking socket joins the runtime's epoll
+// (see listener). The child's copy keeps the socket non-blocking: the
+// mode belongs to the socket, shared by every process holding it, and a
+// worker's accept must never block in the kernel where closing the
+// listener cannot interrupt it. (A net.Listener's File method would switch
+// it to blocking whenever its Fd method is called, as exec does.)
+func (l *listener) file() (*os.File, error) {
+	fd, err := unix.FcntlInt(uintptr(l.fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("listener %s: %w", l.addr, err)
 	}
-	return os.NewFile(uintptr(fd), name), nil
+	return os.NewFile(uintptr(fd), l.addr), nil
 }
 
 // staleRemoved lists stale socket files bind removed, to report them.
@@ -209,8 +228,7 @@ func closeListeners(ls []*listener) {
 			continue
 		}
 		l.closed = true
-		l.ln.Close()
-		l.file.Close()
+		unix.Close(l.fd)
 		if l.path != "" {
 			os.Remove(l.path)
 		}

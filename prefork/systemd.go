@@ -25,31 +25,55 @@ func systemdListeners(tls bool) ([]*listener, error) {
 	var out []*listener
 	for fd := 3; fd < 3+n; fd++ {
 		unix.CloseOnExec(fd)
-		f := os.NewFile(uintptr(fd), "systemd-socket-"+strconv.Itoa(fd))
-		ln, err := net.FileListener(f)
+		l, err := inheritedListener(fd, tls)
 		if err != nil {
+			unix.Close(fd)
 			closeListeners(out)
 			return nil, fmt.Errorf("socket activation: fd %d: %w", fd, err)
-		}
-		l := &listener{ln: ln, file: f}
-		switch a := ln.Addr().(type) {
-		case *net.TCPAddr:
-			l.network, l.addr, l.tls = "tcp", a.String(), tls
-			scheme := "http"
-			if tls {
-				scheme = "https"
-			}
-			l.url = scheme + "://" + a.String() + "/"
-		case *net.UnixAddr:
-			l.network, l.addr, l.url = "unix", a.Name, "unix:"+a.Name
-		default:
-			ln.Close()
-			closeListeners(out)
-			return nil, fmt.Errorf("socket activation: fd %d is not a stream socket", fd)
 		}
 		out = append(out, l)
 	}
 	return out, nil
+}
+
+// inheritedListener describes a listening socket passed by systemd. The
+// master holds the bare descriptor (see listener).
+func inheritedListener(fd int, tls bool) (*listener, error) {
+	if typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE); err != nil {
+		return nil, err
+	} else if typ != unix.SOCK_STREAM {
+		return nil, fmt.Errorf("not a stream socket")
+	}
+	if on, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN); err != nil || on == 0 {
+		return nil, fmt.Errorf("not a listening socket")
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return nil, err
+	}
+	l := &listener{fd: fd}
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		l.network, l.addr = "tcp", net.JoinHostPort(net.IP(a.Addr[:]).String(), strconv.Itoa(a.Port))
+	case *unix.SockaddrInet6:
+		l.network, l.addr = "tcp", net.JoinHostPort(net.IP(a.Addr[:]).String(), strconv.Itoa(a.Port))
+	case *unix.SockaddrUnix:
+		name := a.Name
+		if strings.HasPrefix(name, "\x00") {
+			name = "@" + name[1:]
+		}
+		l.network, l.addr, l.url = "unix", name, "unix:"+name
+		return l, nil
+	default:
+		return nil, fmt.Errorf("not a TCP or unix socket")
+	}
+	l.tls = tls
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	l.url = scheme + "://" + l.addr + "/"
+	return l, nil
 }
 
 // sdNotify sends a state to systemd's notify socket, if there is one.

@@ -79,7 +79,12 @@ func (m *Master) startWorker(gen int, binary string, slotIdx int, now time.Time)
 		return 2 + len(files)
 	}
 	for _, l := range m.listeners {
-		spec.Listeners = append(spec.Listeners, proto.Listener{FD: add(l.file), Network: l.network, Addr: l.addr, TLS: l.tls})
+		f, err := l.file()
+		if err != nil {
+			return fail(err)
+		}
+		childEnds = append(childEnds, f)
+		spec.Listeners = append(spec.Listeners, proto.Listener{FD: add(f), Network: l.network, Addr: l.addr, TLS: l.tls})
 	}
 	spec.ScoreboardFD = add(m.board.File())
 	spec.DeathFD = add(m.deathR)
