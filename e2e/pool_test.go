@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"bufio"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -286,4 +290,57 @@ func TestListeners(t *testing.T) {
 		}
 		s.stop(t)
 	})
+}
+
+// Keep-alive connections opened in a burst are spread over the workers,
+// not taken all by the one that woke first.
+func TestBurstOfConnectionsSpreadsOverWorkers(t *testing.T) {
+	t.Parallel()
+	s := start(t, options{args: []string{"--workers", "2", "--max-keepalive-reqs", "1000"}, ready: 2})
+	const n = 40
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range n {
+		c, err := net.DialTimeout("tcp", s.addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	perWorker := map[int]int{}
+	for i, c := range conns {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(c, "GET /pid HTTP/1.1\r\nHost: e2e\r\n\r\n"); err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("connection %d: status %d, %v", i, resp.StatusCode, err)
+		}
+		f := strings.Fields(string(body))
+		if len(f) == 0 {
+			t.Fatalf("connection %d: /pid answered %q", i, body)
+		}
+		pid, _ := strconv.Atoi(f[0])
+		perWorker[pid]++
+	}
+	if len(perWorker) != 2 {
+		t.Fatalf("%d connections were served by %d workers (%v), want both", n, len(perWorker), perWorker)
+	}
+	for pid, k := range perWorker {
+		if k < n/4 {
+			t.Errorf("worker %d took %d of %d connections (%v): want at least %d each", pid, k, n, perWorker, n/4)
+		}
+	}
+	t.Logf("connections per worker: %v", perWorker)
+	s.stop(t)
 }

@@ -34,7 +34,13 @@ func (s *server) connState(_ net.Conn, st http.ConnState) {
 	switch st {
 	case http.StateNew:
 		s.conns.Add(1)
+		if s.slot != nil {
+			s.slot.Conns.Add(1)
+		}
 	case http.StateClosed, http.StateHijacked:
 		s.conns.Add(-1)
+		if s.slot != nil {
+			s.slot.Conns.Add(-1)
+		}
 	}
 }

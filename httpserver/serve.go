@@ -94,6 +94,9 @@ func serveWorker(h http.Handler, spec *proto.Spec) error {
 		if set.budget > 0 {
 			ln = budgetListener{ln, s}
 		}
+		if !spec.Standalone {
+			ln = balancedListener{ln, s}
+		}
 		if l.TLS {
 			ln = tls.NewListener(ln, tlsConf)
 		}
@@ -108,6 +111,7 @@ func serveWorker(h http.Handler, spec *proto.Spec) error {
 			return fmt.Errorf("httpserver: %w", err)
 		}
 		s.slot = board.Slot(spec.Slot)
+		s.board = board
 		s.slot.PID.Store(int32(os.Getpid()))
 		go watchMaster(s, os.NewFile(uintptr(spec.DeathFD), "master"), spec.MasterPID)
 	}

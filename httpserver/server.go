@@ -46,7 +46,9 @@ type server struct {
 	srv       *http.Server
 	listeners []net.Listener
 	slot      *scoreboard.Slot // nil when serving alone
-	access    *accessLog       // nil when off
+	board     *scoreboard.Board
+	balance   balancer
+	access    *accessLog // nil when off
 	logger    *log.Logger
 
 	begun    atomic.Uint64 // requests started in this process

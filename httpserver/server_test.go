@@ -385,7 +385,6 @@ func TestHarakiriClosesAndDrains(t *testing.T) {
 		io.WriteString(w, "bye")
 	})
 	addr, s := start(t, h, settings{maxKeepaliveReqs: 0})
-	s.slot = nil // alone: Harakiri is ignored
 	resps, _, _ := exchange(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 1)
 	if len(resps) != 1 || resps[0].Close {
 		t.Fatalf("alone, Harakiri changed the response: %v", resps)

@@ -20,6 +20,7 @@ func (m *Master) startWorker(gen int, binary string, slotIdx int, now time.Time)
 	slot := m.board.Slot(slotIdx)
 	slot.Reset(uint32(gen), budget, now.UnixNano())
 	slot.Flags.Store(m.slotFlags())
+	m.board.Use(slotIdx)
 
 	var parentEnds, childEnds []*os.File
 	defer func() {

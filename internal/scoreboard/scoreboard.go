@@ -58,8 +58,23 @@ type Slot struct {
 	lineSeq    atomic.Uint32 // odd while the line is being written
 	line       [lineWords]atomic.Uint64
 	Flags      atomic.Uint32 // what the master asks of the worker: Flag...
-	_          [SlotSize - 56 - lineWords*8 - 4]byte
+	Conns      atomic.Int32  // connections open
+	_          [SlotSize - 56 - lineWords*8 - 8]byte
 }
+
+// HeaderSize is the size of the board's header, before slot 0.
+const HeaderSize = SlotSize
+
+// Header is the part of the board about all slots.
+type Header struct {
+	// InUse is one more than the highest slot index the master has ever
+	// given a worker: readers scan slots [0, InUse).
+	InUse atomic.Int32
+	_     [HeaderSize - 4]byte
+}
+
+var _ [HeaderSize - unsafe.Sizeof(Header{})]byte
+var _ [unsafe.Sizeof(Header{}) - HeaderSize]byte
 
 // Flags the master sets on a slot.
 const (
@@ -84,6 +99,7 @@ func (s *Slot) Reset(gen uint32, budget uint64, started int64) {
 	s.Started.Store(started)
 	s.ReqStart.Store(0)
 	s.Active.Store(0)
+	s.Conns.Store(0)
 	for i := range s.line {
 		s.line[i].Store(0)
 	}
@@ -174,7 +190,7 @@ func Create(n int) (*Board, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scoreboard: %w", err)
 	}
-	if err := f.Truncate(int64(n * SlotSize)); err != nil {
+	if err := f.Truncate(int64(HeaderSize + n*SlotSize)); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("scoreboard: size: %w", err)
 	}
@@ -192,7 +208,7 @@ func Open(f *os.File, n int) (*Board, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scoreboard: %w", err)
 	}
-	if n <= 0 || st.Size() < int64(n*SlotSize) {
+	if n <= 0 || st.Size() < int64(HeaderSize+n*SlotSize) {
 		return nil, fmt.Errorf("scoreboard: file holds %d bytes, want %d slots", st.Size(), n)
 	}
 	return mapFile(f, n)
@@ -212,7 +228,7 @@ func anonFile() (*os.File, error) {
 }
 
 func mapFile(f *os.File, n int) (*Board, error) {
-	mem, err := unix.Mmap(int(f.Fd()), 0, n*SlotSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	mem, err := unix.Mmap(int(f.Fd()), 0, HeaderSize+n*SlotSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return nil, fmt.Errorf("scoreboard: mmap: %w", err)
 	}
@@ -230,7 +246,26 @@ func (b *Board) Slot(i int) *Slot {
 	if i < 0 || i >= b.size {
 		panic(fmt.Sprintf("scoreboard: slot %d out of range [0,%d)", i, b.size))
 	}
-	return (*Slot)(unsafe.Pointer(&b.mem[i*SlotSize]))
+	return (*Slot)(unsafe.Pointer(&b.mem[HeaderSize+i*SlotSize]))
+}
+
+// Header returns the board's header.
+func (b *Board) Header() *Header { return (*Header)(unsafe.Pointer(&b.mem[0])) }
+
+// InUse returns the slots that may belong to a worker, [0, Header.InUse).
+func (b *Board) InUse() int {
+	return min(int(b.Header().InUse.Load()), b.size)
+}
+
+// Use records that slot i is given to a worker.
+func (b *Board) Use(i int) {
+	h := b.Header()
+	for {
+		n := h.InUse.Load()
+		if int(n) > i || h.InUse.CompareAndSwap(n, int32(i+1)) {
+			return
+		}
+	}
 }
 
 // Close unmaps the board and closes its file.

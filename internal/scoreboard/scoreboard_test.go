@@ -193,3 +193,28 @@ func TestOpenTooSmall(t *testing.T) {
 		t.Fatal("Open of 2 slots as 3 succeeded")
 	}
 }
+
+func TestInUseIsTheHighWaterMark(t *testing.T) {
+	b, err := Create(8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if n := b.InUse(); n != 0 {
+		t.Fatalf("fresh board: %d slots in use", n)
+	}
+	for _, c := range []struct{ use, want int }{{2, 3}, {0, 3}, {5, 6}, {3, 6}, {7, 8}} {
+		b.Use(c.use)
+		if n := b.InUse(); n != c.want {
+			t.Errorf("after Use(%d): InUse = %d, want %d", c.use, n, c.want)
+		}
+	}
+	// The header is not a slot: writing every slot leaves it alone.
+	for i := range b.Len() {
+		b.Slot(i).Reset(1, 0, 0)
+		b.Slot(i).Conns.Store(-1)
+	}
+	if n := b.InUse(); n != 8 {
+		t.Errorf("slot writes changed the header: InUse = %d", n)
+	}
+}

@@ -1,0 +1,83 @@
+package httpserver
+
+import (
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/starlight-go/starlight/internal/scoreboard"
+)
+
+// Workers share each listening socket, and the kernel hands a new
+// connection to whichever worker calls accept first. A worker that wakes
+// first takes a whole burst of connections (wrk's 50, a proxy's pool) and
+// then serves every keep-alive request on them on its share of the CPUs
+// while the others idle. So before each accept a worker compares the
+// connections it has open with the other ready workers' (the scoreboard
+// has them) and, when it holds more than the least loaded one plus a
+// little, waits a moment for the others to accept instead. The least
+// loaded worker never waits, so someone always accepts; a wait is bounded,
+// and a worker whose wait ran out (a peer stuck in a long request) stops
+// balancing for a while.
+const (
+	balanceSlack = 1                      // connections over the least loaded worker's that still accept at once
+	balanceStep  = 20 * time.Microsecond  // how often a waiting worker looks again
+	balanceWait  = time.Millisecond       // the longest wait before one accept
+	balancePause = 100 * time.Millisecond // no balancing after a wait ran out
+)
+
+type balancer struct {
+	pausedUntil atomic.Int64 // unix ns
+}
+
+type balancedListener struct {
+	net.Listener
+	s *server
+}
+
+func (l balancedListener) Accept() (net.Conn, error) {
+	l.s.yieldAccept()
+	return l.Listener.Accept()
+}
+
+// yieldAccept waits, at most balanceWait, while another worker holds
+// fewer connections.
+func (s *server) yieldAccept() {
+	if s.board == nil || !s.crowded() {
+		return
+	}
+	now := time.Now()
+	if now.UnixNano() < s.balance.pausedUntil.Load() {
+		return
+	}
+	deadline := now.Add(balanceWait)
+	for !s.draining.Load() {
+		time.Sleep(balanceStep)
+		if !s.crowded() {
+			return
+		}
+		if now = time.Now(); now.After(deadline) {
+			s.balance.pausedUntil.Store(now.Add(balancePause).UnixNano())
+			return
+		}
+	}
+}
+
+// crowded reports whether another ready worker has more than balanceSlack
+// connections fewer open than this one.
+func (s *server) crowded() bool {
+	mine := s.slot.Conns.Load()
+	if mine <= balanceSlack {
+		return false
+	}
+	for i := range s.board.InUse() {
+		o := s.board.Slot(i)
+		if o == s.slot || o.State.Load() != scoreboard.Ready {
+			continue
+		}
+		if o.Conns.Load()+balanceSlack < mine {
+			return true
+		}
+	}
+	return false
+}
