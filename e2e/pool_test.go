@@ -344,3 +344,44 @@ func TestBurstOfConnectionsSpreadsOverWorkers(t *testing.T) {
 	t.Logf("connections per worker: %v", perWorker)
 	s.stop(t)
 }
+
+// A worker that reached its budget says so as it starts draining, and its
+// replacement serves while the old one still finishes a slow request.
+func TestReplacementServesWhileOldWorkerDrains(t *testing.T) {
+	t.Parallel()
+	s := start(t, options{args: []string{"--workers", "1", "--max-reqs-per-child", "2"}, ready: 1})
+	first, _, err := s.whoami(s.client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The second request is the last of the budget, and slow.
+	slowDone := make(chan time.Time, 1)
+	go func() {
+		code, _, err := s.get(s.client, "/sleep?ms=3000")
+		if err != nil || code != http.StatusOK {
+			t.Errorf("slow request: status %d, %v", code, err)
+		}
+		slowDone <- time.Now()
+	}()
+	eventually(t, 10*time.Second, "the slow request in flight on the first worker", func() bool {
+		return s.count(regexp.MustCompile(`worker \d+ spawned`)) >= 2
+	})
+	pid, _, err := s.whoami(s.client)
+	answered := time.Now()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pid == first {
+		t.Fatalf("worker %d answered past its budget of 2", pid)
+	}
+	if !alive(first) {
+		t.Errorf("the first worker %d is gone before its slow request finished", first)
+	}
+	select {
+	case done := <-slowDone:
+		t.Errorf("the replacement answered only after the old worker's slow request (%s later)", answered.Sub(done).Round(time.Millisecond))
+	default:
+		<-slowDone
+	}
+	s.stop(t)
+}

@@ -130,9 +130,7 @@ func serveWorker(h http.Handler, spec *proto.Spec) error {
 		}
 		s.slot.State.Store(scoreboard.Ready)
 		if spec.ReadyFD >= 0 {
-			f := os.NewFile(uintptr(spec.ReadyFD), "ready")
-			f.Write([]byte{1})
-			f.Close()
+			s.notice(os.NewFile(uintptr(spec.ReadyFD), "ready"))
 		}
 	})
 }

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/starlight-go/starlight/internal/proto"
 	"github.com/starlight-go/starlight/internal/scoreboard"
 	"github.com/starlight-go/starlight/internal/version"
 )
@@ -59,6 +60,24 @@ type server struct {
 
 	drainOnce sync.Once
 	drainCh   chan uint32 // receives the exit reason once
+
+	noticeMu sync.Mutex
+	noticeW  *os.File // the master's ready pipe, nil once drained
+}
+
+// notice tells the master, through its ready pipe w, that the worker
+// serves, unless it already drains; the pipe stays open to say when the
+// worker starts draining (see drain), so that the master starts the
+// replacement at once instead of when this process exits.
+func (s *server) notice(w *os.File) {
+	s.noticeMu.Lock()
+	defer s.noticeMu.Unlock()
+	if s.draining.Load() {
+		w.Close()
+		return
+	}
+	w.Write([]byte{proto.NoticeReady})
+	s.noticeW = w
 }
 
 // current is the server of this process, for Harakiri.
@@ -202,6 +221,13 @@ func (s *server) drain(reason uint32) {
 			s.slot.ExitReason.Store(reason)
 			s.slot.State.Store(scoreboard.Exiting)
 		}
+		s.noticeMu.Lock()
+		if s.noticeW != nil {
+			s.noticeW.Write([]byte{proto.NoticeDraining})
+			s.noticeW.Close()
+			s.noticeW = nil
+		}
+		s.noticeMu.Unlock()
 		for _, ln := range s.listeners {
 			ln.Close()
 		}

@@ -50,6 +50,7 @@ type Master struct {
 	// Channels into the loop.
 	exitc   chan exitMsg
 	readyc  chan *proc
+	drainc  chan *proc
 	cmdc    chan Command
 	buildc  chan buildResult
 	sigc    chan os.Signal
@@ -117,7 +118,13 @@ type proc struct {
 	started  time.Time
 	ready    bool
 	retiring string // why the master asked it to exit; "" if it did not
+	draining bool   // it said it drains on its own (budget, harakiri)
 }
+
+// serving reports whether p counts towards the pool: neither asked to exit
+// nor draining on its own. A draining worker has closed its listeners and
+// only finishes its requests, so its replacement starts at once.
+func (p *proc) serving() bool { return p.retiring == "" && !p.draining }
 
 type exitMsg struct {
 	p     *proc
@@ -159,6 +166,7 @@ func New(cfg Config, obs Observer) (*Master, error) {
 		app:     a,
 		exitc:   make(chan exitMsg, 64),
 		readyc:  make(chan *proc, 64),
+		drainc:  make(chan *proc, 64),
 		cmdc:    make(chan Command, 16),
 		buildc:  make(chan buildResult, 1),
 		sigc:    make(chan os.Signal, 16),
@@ -296,6 +304,11 @@ func (m *Master) setup() (int, error) {
 	if m.cfg.Workers == 0 {
 		return m.execInPlace()
 	}
+	// The master's work is small and rarely urgent (reaping, a snapshot a
+	// few times a second, a dashboard); the CPUs are the workers'. One P
+	// also keeps the garbage collector's idle-time marking, which would
+	// take every idle CPU during a collection, off the workers' cores.
+	runtime.GOMAXPROCS(1)
 	slots := 2*MaxWorkers + 16
 	if m.board, err = scoreboard.Create(slots); err != nil {
 		return ExitFailure, err
@@ -369,6 +382,10 @@ func (m *Master) loop() {
 			m.reaped(e)
 		case p := <-m.readyc:
 			m.readied(p)
+		case p := <-m.drainc:
+			if m.procs[p.pid] == p {
+				p.draining = true
+			}
 		case s := <-m.sigc:
 			m.signal(s)
 		case c := <-m.cmdc:
@@ -398,7 +415,7 @@ func (m *Master) reconcile(now time.Time) time.Time {
 	var alive []*proc
 	starting := 0
 	for _, p := range m.procs {
-		if p.retiring == "" {
+		if p.serving() {
 			alive = append(alive, p)
 			if !p.ready {
 				starting++
@@ -433,7 +450,7 @@ func (m *Master) reconcileRollout(now time.Time, r *rollout) time.Time {
 	var fresh, old []*proc
 	freshStarting := 0
 	for _, p := range m.procs {
-		if p.retiring != "" {
+		if !p.serving() {
 			continue
 		}
 		if p.gen == r.gen {

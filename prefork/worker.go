@@ -131,11 +131,21 @@ func (m *Master) startWorker(gen int, binary string, slotIdx int, now time.Time)
 		go pump(accR, m.accessw, lineTo(StreamAccess))
 	}
 	go func() {
+		// The worker writes proto.NoticeReady once it serves, and
+		// proto.NoticeDraining when it starts draining on its own.
+		defer readyR.Close()
 		var b [1]byte
-		n, _ := readyR.Read(b[:])
-		readyR.Close()
-		if n == 1 {
-			m.readyc <- p
+		for {
+			if n, _ := readyR.Read(b[:]); n != 1 {
+				return
+			}
+			switch b[0] {
+			case proto.NoticeReady:
+				m.readyc <- p
+			case proto.NoticeDraining:
+				m.drainc <- p
+				return
+			}
 		}
 	}()
 	go func() {

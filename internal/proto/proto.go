@@ -50,7 +50,7 @@ type Spec struct {
 	Slots        int `json:"slots"`
 	ScoreboardFD int `json:"scoreboard_fd"`
 	DeathFD      int `json:"death_fd"`  // read end of a pipe the master holds open; EOF = master gone
-	ReadyFD      int `json:"ready_fd"`  // write end: one byte when serving
+	ReadyFD      int `json:"ready_fd"`  // write end: NoticeReady when serving, NoticeDraining when draining
 	AccessFD     int `json:"access_fd"` // where access-log lines go; -1 = none
 	Generation   int `json:"generation"`
 
@@ -88,3 +88,9 @@ func FromEnv() (*Spec, error) {
 	}
 	return &s, nil
 }
+
+// Notices a worker writes on its ready pipe, one byte each.
+const (
+	NoticeReady    byte = 1 // it serves
+	NoticeDraining byte = 2 // it stopped accepting on its own (budget, harakiri) and finishes its requests
+)
