@@ -385,3 +385,71 @@ func TestReplacementServesWhileOldWorkerDrains(t *testing.T) {
 	}
 	s.stop(t)
 }
+
+// A worker that holds many more keep-alive connections than another ready
+// worker closes some after their response, so that their clients
+// reconnect to the other: here every connection was opened while one
+// worker served, then a second worker joins.
+func TestKeepAliveConnectionsShedToNewWorker(t *testing.T) {
+	t.Parallel()
+	s := start(t, options{args: []string{"--workers", "1", "--max-keepalive-reqs", "1000"}, ready: 1})
+	const n = 20
+	type kconn struct {
+		c net.Conn
+		r *bufio.Reader
+	}
+	var conns []kconn
+	defer func() {
+		for _, k := range conns {
+			k.c.Close()
+		}
+	}()
+	ask := func(k kconn) (pid int, closing bool) {
+		t.Helper()
+		k.c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(k.c, "GET /pid HTTP/1.1\r\nHost: e2e\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(k.r, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		f := strings.Fields(string(body))
+		if resp.StatusCode != http.StatusOK || len(f) == 0 {
+			t.Fatalf("GET /pid: status %d %q", resp.StatusCode, body)
+		}
+		pid, _ = strconv.Atoi(f[0])
+		return pid, resp.Close
+	}
+	first := 0
+	for range n {
+		c, err := net.DialTimeout("tcp", s.addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := kconn{c, bufio.NewReader(c)}
+		conns = append(conns, k)
+		pid, closing := ask(k)
+		if first == 0 {
+			first = pid
+		}
+		if pid != first || closing {
+			t.Fatalf("with one worker: answered by %d (want %d), close %v", pid, first, closing)
+		}
+	}
+	s.signal(t, syscall.SIGTTIN)
+	s.waitPool(t, 2, 10*time.Second)
+	closed := 0
+	for _, k := range conns {
+		if _, closing := ask(k); closing {
+			closed++
+		}
+	}
+	if closed < n/4 {
+		t.Errorf("the first worker closed %d of its %d keep-alive connections once a second worker was ready, want at least %d", closed, n, n/4)
+	}
+	t.Logf("%d of %d connections closed to rebalance", closed, n)
+	s.stop(t)
+}

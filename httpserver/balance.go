@@ -63,6 +63,37 @@ func (s *server) yieldAccept() {
 	}
 }
 
+// overloaded reports whether this worker holds so many more connections
+// than another ready worker that it should close keep-alive connections
+// (after their current response) for their clients to reconnect to the
+// others. Keep-alive connections stay where they were accepted, so after
+// a worker was replaced, the survivor would otherwise keep every
+// connection the old one dropped while its replacement idles.
+func (s *server) overloaded() bool {
+	mine := s.slot.Conns.Load()
+	if mine < 4 {
+		return false
+	}
+	least := s.leastConns()
+	return least >= 0 && mine-least > max(2, mine/4)
+}
+
+// leastConns returns the fewest connections another ready worker holds,
+// or -1 when there is no other.
+func (s *server) leastConns() int32 {
+	least := int32(-1)
+	for i := range s.board.InUse() {
+		o := s.board.Slot(i)
+		if o == s.slot || o.State.Load() != scoreboard.Ready {
+			continue
+		}
+		if n := o.Conns.Load(); least < 0 || n < least {
+			least = n
+		}
+	}
+	return least
+}
+
 // crowded reports whether another ready worker has more than balanceSlack
 // connections fewer open than this one.
 func (s *server) crowded() bool {
@@ -70,14 +101,6 @@ func (s *server) crowded() bool {
 	if mine <= balanceSlack {
 		return false
 	}
-	for i := range s.board.InUse() {
-		o := s.board.Slot(i)
-		if o == s.slot || o.State.Load() != scoreboard.Ready {
-			continue
-		}
-		if o.Conns.Load()+balanceSlack < mine {
-			return true
-		}
-	}
-	return false
+	least := s.leastConns()
+	return least >= 0 && least+balanceSlack < mine
 }

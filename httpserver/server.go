@@ -129,6 +129,8 @@ func (s *server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		ci.requests++
 		if m := s.set.maxKeepaliveReqs; m > 1 && ci.requests >= m {
 			closing = true
+		} else if m != 1 && s.board != nil && s.overloaded() {
+			closing = true // the client reconnects, to a less loaded worker
 		}
 		if closing {
 			ci.close.Store(true)
