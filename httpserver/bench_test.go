@@ -64,15 +64,21 @@ func (w *benchWriter) reset() {
 	w.status, w.n = 0, 0
 }
 
-// benchSlot gives the wrapper a scoreboard slot, as a worker has.
-func benchSlot(b *testing.B) *scoreboard.Slot {
+// benchBoard gives the wrapper a scoreboard with a slot of its own and
+// another worker's, as a worker has.
+func benchBoard(b *testing.B, s *server) {
 	b.Helper()
-	board, err := scoreboard.Create(1)
+	board, err := scoreboard.Create(2)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { board.Close() })
-	return board.Slot(0)
+	for i := range 2 {
+		board.Slot(i).Reset(1, 0, 0)
+		board.Slot(i).State.Store(scoreboard.Ready)
+		board.Use(i)
+	}
+	s.board, s.slot = board, board.Slot(0)
 }
 
 // benchServer is the wrapper as a worker configures it for bench/run:
@@ -86,8 +92,9 @@ func benchServer(b *testing.B, h http.Handler, access bool) *server {
 		gracefulTimeout:  5 * time.Second,
 	})
 	s.logger.SetOutput(io.Discard)
-	s.slot = benchSlot(b)
+	benchBoard(b, s)
 	if access {
+		s.slot.Flags.Store(scoreboard.FlagAccessLog)
 		f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 		if err != nil {
 			b.Fatal(err)
