@@ -284,7 +284,7 @@ func TestListeners(t *testing.T) {
 	t.Run("host-and-port", func(t *testing.T) {
 		t.Parallel()
 		s := start(t, options{args: []string{"--workers", "1"}, hostPort: true, ready: 1})
-		s.waitLog(t, time.Second, regexp.MustCompile(`serving http://`+regexp.QuoteMeta(s.addr)+`/ with 1 workers`))
+		s.waitLog(t, time.Second, regexp.MustCompile(`serving http://`+regexp.QuoteMeta(s.addr)+`/ with 1 worker `))
 		if _, _, err := s.whoami(s.client); err != nil {
 			t.Fatal(err)
 		}

@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/http"
 	"sync/atomic"
+
+	"github.com/starlight-go/starlight/internal/scoreboard"
 )
 
 // connInfo is what a worker keeps about one connection: the requests read
@@ -29,13 +31,22 @@ func connFrom(r *http.Request) *connInfo {
 	return ci
 }
 
-// connState counts open connections so that a drain knows when it is done.
+// connState counts open connections so that a drain knows when it is done,
+// and stops accepting once as many connections as the request budget have
+// been accepted: with keep-alive off each carries one request, so a worker
+// serves exactly its budget; with keep-alive, the response that reaches
+// the budget closes its connection. It runs in the accept loop, after
+// net/http tracks the new connection and before the next accept: a drain
+// started here waits for this connection.
 func (s *server) connState(_ net.Conn, st http.ConnState) {
 	switch st {
 	case http.StateNew:
 		s.conns.Add(1)
 		if s.slot != nil {
 			s.slot.Conns.Add(1)
+		}
+		if b := s.set.budget; b > 0 && s.accepted.Add(1) >= b {
+			s.drain(scoreboard.ExitBudget)
 		}
 	case http.StateClosed, http.StateHijacked:
 		s.conns.Add(-1)

@@ -91,9 +91,6 @@ func serveWorker(h http.Handler, spec *proto.Spec) error {
 		if err != nil {
 			return fmt.Errorf("httpserver: inherited listener %s (fd %d): %w", l.Addr, l.FD, err)
 		}
-		if set.budget > 0 {
-			ln = budgetListener{ln, s}
-		}
 		if !spec.Standalone {
 			ln = balancedListener{ln, s}
 		}

@@ -195,25 +195,6 @@ func (s *server) finish(w *response, r *http.Request, start time.Time) {
 	}
 }
 
-// budgetListener stops accepting once as many connections as the request
-// budget have been accepted: with keep-alive off each carries one request,
-// so a worker serves exactly its budget; with keep-alive, the response
-// that reaches the budget closes its connection.
-type budgetListener struct {
-	net.Listener
-	s *server
-}
-
-func (l budgetListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err == nil {
-		if b := l.s.set.budget; b > 0 && l.s.accepted.Add(1) >= b {
-			l.s.drain(scoreboard.ExitBudget)
-		}
-	}
-	return c, err
-}
-
 // drain stops accepting, lets connections finish and tells serve to
 // return. The first reason wins.
 func (s *server) drain(reason uint32) {

@@ -331,7 +331,7 @@ func (m *Master) setup() (int, error) {
 		urls = append(urls, l.url)
 	}
 	m.emit(Event{Kind: EventStarted, Generation: m.gen,
-		Message: fmt.Sprintf("starlight %s serving %s with %d workers (pid %d)", m.app.name, strings.Join(urls, " "), m.target, os.Getpid())})
+		Message: fmt.Sprintf("starlight %s serving %s with %s (pid %d)", m.app.name, strings.Join(urls, " "), plural(m.target, "worker"), os.Getpid())})
 	m.publish()
 	return 0, nil
 }
@@ -602,7 +602,7 @@ func (m *Master) readied(p *proc) {
 		}
 		if ready >= m.target {
 			m.announced = true
-			sdNotify(fmt.Sprintf("READY=1\nMAINPID=%d\nSTATUS=serving with %d workers", os.Getpid(), ready))
+			sdNotify(fmt.Sprintf("READY=1\nMAINPID=%d\nSTATUS=serving with %s", os.Getpid(), plural(ready, "worker")))
 			daemonReport(nil)
 		}
 	}
@@ -753,7 +753,11 @@ func (m *Master) stop(immediate bool, why string) {
 	// workers let go of them, so that new clients are refused at once
 	// rather than queued until the master exits.
 	closeListeners(m.listeners)
-	m.emit(Event{Kind: EventStopping, Message: fmt.Sprintf("stopping gracefully (%s): %d workers finish their requests", why, len(m.procs))})
+	finish := plural(len(m.procs), "worker") + " finish their requests"
+	if len(m.procs) == 1 {
+		finish = "1 worker finishes its requests"
+	}
+	m.emit(Event{Kind: EventStopping, Message: fmt.Sprintf("stopping gracefully (%s): %s", why, finish)})
 	for _, p := range m.procs {
 		m.retire(p, "stop")
 	}
@@ -885,4 +889,12 @@ func workerGOMAXPROCS(workers int) int {
 		return n
 	}
 	return max(1, (n+workers-1)/workers)
+}
+
+// plural says n things: "1 worker", "2 workers".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return strconv.Itoa(n) + " " + thing + "s"
 }

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log"
 	"net/http"
@@ -50,6 +51,17 @@ func main() {
 	mux.HandleFunc("GET /harakiri", func(w http.ResponseWriter, r *http.Request) {
 		httpserver.Harakiri(r)
 		fmt.Fprintf(w, "%d harakiri\n", os.Getpid())
+	})
+	mux.HandleFunc("GET /tls", func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil {
+			fmt.Fprintln(w, "plain")
+			return
+		}
+		peer := "-"
+		if len(r.TLS.PeerCertificates) > 0 {
+			peer = r.TLS.PeerCertificates[0].Subject.CommonName
+		}
+		fmt.Fprintf(w, "tls %s peer %s\n", tls.VersionName(r.TLS.Version), peer)
 	})
 	mux.HandleFunc("GET /env", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, os.Getenv("STARLIGHT_ENV"))
