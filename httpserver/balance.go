@@ -75,7 +75,12 @@ func (s *server) overloaded() bool {
 		return false
 	}
 	least := s.leastConns()
-	return least >= 0 && mine-least > max(2, mine/4)
+	if least < 0 || mine-least <= max(2, mine/4) {
+		return false
+	}
+	// Not while a peer left connections waiting lately (see yieldAccept):
+	// they would come back here.
+	return time.Now().UnixNano() >= s.balance.pausedUntil.Load()
 }
 
 // leastConns returns the fewest connections another ready worker holds,

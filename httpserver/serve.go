@@ -74,6 +74,13 @@ func serveWorker(h http.Handler, spec *proto.Spec) error {
 	if spec.Standalone {
 		set.budget = 0 // alone, nobody would replace us
 	}
+	// Programs the app starts inherit none of the master's descriptors
+	// (a ready pipe held open by a child would outlive this worker).
+	for _, fd := range []int{spec.ReadyFD, spec.DeathFD, spec.ScoreboardFD, spec.AccessFD} {
+		if fd >= 0 {
+			syscall.CloseOnExec(fd)
+		}
+	}
 	s := newServer(h, set)
 	var tlsConf *tls.Config
 	if spec.TLS != nil {
@@ -125,7 +132,9 @@ func serveWorker(h http.Handler, spec *proto.Spec) error {
 		if s.slot == nil {
 			return
 		}
-		s.slot.State.Store(scoreboard.Ready)
+		// A drain that came first (a signal, or the budget reached by
+		// connections already waiting) keeps the slot Exiting.
+		s.slot.State.CompareAndSwap(scoreboard.Starting, scoreboard.Ready)
 		if spec.ReadyFD >= 0 {
 			s.notice(os.NewFile(uintptr(spec.ReadyFD), "ready"))
 		}

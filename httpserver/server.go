@@ -61,23 +61,34 @@ type server struct {
 	drainOnce sync.Once
 	drainCh   chan uint32 // receives the exit reason once
 
-	noticeMu sync.Mutex
-	noticeW  *os.File // the master's ready pipe, nil once drained
+	noticeMu   sync.Mutex
+	noticeW    *os.File // the master's ready pipe, nil once drained
+	drainedFor uint32   // the drain's reason, once drain has run; under noticeMu
 }
 
 // notice tells the master, through its ready pipe w, that the worker
-// serves, unless it already drains; the pipe stays open to say when the
-// worker starts draining (see drain), so that the master starts the
-// replacement at once instead of when this process exits.
+// serves. The pipe stays open to say when the worker starts draining on
+// its own (see drain), so that the master starts the replacement at once
+// instead of when this process exits.
 func (s *server) notice(w *os.File) {
 	s.noticeMu.Lock()
 	defer s.noticeMu.Unlock()
-	if s.draining.Load() {
-		w.Close()
+	w.Write([]byte{proto.NoticeReady})
+	if s.drainedFor != 0 {
+		noticeDrain(w, s.drainedFor)
 		return
 	}
-	w.Write([]byte{proto.NoticeReady})
 	s.noticeW = w
+}
+
+// noticeDrain tells the master that the worker drains, when it does so on
+// its own (the master knows when it asked, or when it is gone), and closes
+// the pipe.
+func noticeDrain(w *os.File, reason uint32) {
+	if reason == scoreboard.ExitBudget || reason == scoreboard.ExitHarakiri {
+		w.Write([]byte{proto.NoticeDraining})
+	}
+	w.Close()
 }
 
 // current is the server of this process, for Harakiri.
@@ -205,9 +216,9 @@ func (s *server) drain(reason uint32) {
 			s.slot.State.Store(scoreboard.Exiting)
 		}
 		s.noticeMu.Lock()
+		s.drainedFor = reason
 		if s.noticeW != nil {
-			s.noticeW.Write([]byte{proto.NoticeDraining})
-			s.noticeW.Close()
+			noticeDrain(s.noticeW, reason)
 			s.noticeW = nil
 		}
 		s.noticeMu.Unlock()

@@ -426,6 +426,9 @@ func (m *Master) reconcile(now time.Time) time.Time {
 		if m.crashStreak > 1 && starting > 0 {
 			break // after crashes, one worker at a time until one is ready
 		}
+		if len(m.procs) >= 2*m.target {
+			break // as many still finishing as serving: wait for exits
+		}
 		if wait := m.spawnWait(now); !wait.IsZero() {
 			return wait
 		}
@@ -569,7 +572,7 @@ func (m *Master) housekeeping(now time.Time) {
 		m.crashStreak = 0
 	}
 	if m.stopping == 1 && now.After(m.stopBy) {
-		m.emit(Event{Kind: EventStopping, Message: fmt.Sprintf("graceful stop took over %s: killing %d workers", m.cfg.GracefulTimeout, len(m.procs))})
+		m.emit(Event{Kind: EventStopping, Message: fmt.Sprintf("graceful stop took over %s: killing %s", m.cfg.GracefulTimeout, plural(len(m.procs), "worker"))})
 		m.forceStop()
 	}
 	for _, p := range m.procs {
@@ -743,7 +746,7 @@ func (m *Master) stop(immediate bool, why string) {
 		daemonReport(errors.New(m.lastErr))
 	}
 	if immediate {
-		m.emit(Event{Kind: EventStopping, Message: fmt.Sprintf("stopping now (%s): killing %d workers", why, len(m.procs))})
+		m.emit(Event{Kind: EventStopping, Message: fmt.Sprintf("stopping now (%s): killing %s", why, plural(len(m.procs), "worker"))})
 		m.forceStop()
 		return
 	}

@@ -1,0 +1,118 @@
+package httpserver
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/starlight-go/starlight/internal/proto"
+	"github.com/starlight-go/starlight/internal/scoreboard"
+)
+
+// twoWorkers is a server on slot 0 of a board whose slot 1 is another
+// ready worker.
+func twoWorkers(t *testing.T) (*server, *scoreboard.Slot) {
+	t.Helper()
+	board, err := scoreboard.Create(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { board.Close() })
+	for i := range 2 {
+		board.Slot(i).Reset(1, 0, 0)
+		board.Slot(i).State.Store(scoreboard.Ready)
+		board.Use(i)
+	}
+	s := newServer(http.NotFoundHandler(), settings{maxKeepaliveReqs: 0})
+	s.board, s.slot = board, board.Slot(0)
+	return s, board.Slot(1)
+}
+
+func TestBalance(t *testing.T) {
+	s, peer := twoWorkers(t)
+	for _, c := range []struct {
+		mine, peer  int32
+		peerState   uint32
+		crowded     bool
+		overloaded  bool
+		description string
+	}{
+		{0, 0, scoreboard.Ready, false, false, "both idle"},
+		{2, 0, scoreboard.Ready, true, false, "two more than the peer"},
+		{2, 1, scoreboard.Ready, false, false, "one more than the peer"},
+		{20, 0, scoreboard.Ready, true, true, "all on this worker"},
+		{26, 24, scoreboard.Ready, true, false, "nearly even"},
+		{20, 0, scoreboard.Starting, false, false, "the peer is not ready yet"},
+		{20, 0, scoreboard.Exiting, false, false, "the peer drains"},
+	} {
+		s.slot.Conns.Store(c.mine)
+		peer.Conns.Store(c.peer)
+		peer.State.Store(c.peerState)
+		if got := s.crowded(); got != c.crowded {
+			t.Errorf("%s (%d against %d): crowded %v, want %v", c.description, c.mine, c.peer, got, c.crowded)
+		}
+		if got := s.overloaded(); got != c.overloaded {
+			t.Errorf("%s (%d against %d): overloaded %v, want %v", c.description, c.mine, c.peer, got, c.overloaded)
+		}
+	}
+}
+
+// A peer that leaves connections waiting pauses balancing: no more waits
+// before accepting, and no keep-alive connection closed to send it work.
+func TestBalancePausesWhenPeerDoesNotAccept(t *testing.T) {
+	s, peer := twoWorkers(t)
+	s.slot.Conns.Store(20)
+	peer.Conns.Store(0) // ready, but it never accepts
+	begin := time.Now()
+	s.yieldAccept()
+	if waited := time.Since(begin); waited < balanceWait {
+		t.Fatalf("yieldAccept returned after %s, want a wait of %s for the peer", waited, balanceWait)
+	}
+	if s.overloaded() {
+		t.Error("still shedding connections to a peer that does not accept")
+	}
+	begin = time.Now()
+	s.yieldAccept()
+	if waited := time.Since(begin); waited >= balanceWait {
+		t.Errorf("waited again (%s) while balancing is paused", waited)
+	}
+}
+
+// The ready pipe says ready, then draining when the worker drains on its
+// own, whichever comes first; never draining when the master asked.
+func TestNotices(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		drainFirst bool
+		reason     uint32
+		want       []byte
+	}{
+		{"ready-then-budget", false, scoreboard.ExitBudget, []byte{proto.NoticeReady, proto.NoticeDraining}},
+		{"ready-then-harakiri", false, scoreboard.ExitHarakiri, []byte{proto.NoticeReady, proto.NoticeDraining}},
+		{"ready-then-signal", false, scoreboard.ExitSignal, []byte{proto.NoticeReady}},
+		{"budget-before-ready", true, scoreboard.ExitBudget, []byte{proto.NoticeReady, proto.NoticeDraining}},
+		{"signal-before-ready", true, scoreboard.ExitSignal, []byte{proto.NoticeReady}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			s := newServer(http.NotFoundHandler(), settings{})
+			if c.drainFirst {
+				s.drain(c.reason)
+				s.notice(w)
+			} else {
+				s.notice(w)
+				s.drain(c.reason)
+			}
+			got, err := io.ReadAll(r) // EOF: the worker closed its end
+			if err != nil || string(got) != string(c.want) {
+				t.Errorf("pipe read %v (%v), want %v then EOF", got, err, c.want)
+			}
+		})
+	}
+}
