@@ -128,7 +128,16 @@ func serveWorker(h http.Handler, spec *proto.Spec) error {
 		s.drain(scoreboard.ExitSignal)
 	}()
 
+	defer func() {
+		for _, path := range spec.Cleanup {
+			os.Remove(path)
+		}
+	}()
 	return s.serve(func() {
+		if spec.Standalone {
+			// In place of the master (--max-workers 0): tell systemd.
+			notifySystemd(fmt.Sprintf("READY=1\nMAINPID=%d", os.Getpid()))
+		}
 		if s.slot == nil {
 			return
 		}
@@ -222,3 +231,20 @@ func displayAddr(a net.Addr) string {
 }
 
 var errNoCert = errors.New("no certificate")
+
+// notifySystemd sends state to systemd's notify socket, if there is one.
+func notifySystemd(state string) {
+	path := os.Getenv("NOTIFY_SOCKET")
+	if path == "" {
+		return
+	}
+	if path[0] == '@' {
+		path = "\x00" + path[1:]
+	}
+	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	c.Write([]byte(state))
+}

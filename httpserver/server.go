@@ -211,6 +211,12 @@ func (s *server) finish(w *response, r *http.Request, start time.Time) {
 func (s *server) drain(reason uint32) {
 	s.drainOnce.Do(func() {
 		s.draining.Store(true)
+		// Listeners first: once the slot says Exiting, or the master
+		// hears of the drain, this worker accepts nothing more (a
+		// rollout counts on that before it says it has finished).
+		for _, ln := range s.listeners {
+			ln.Close()
+		}
 		if s.slot != nil {
 			s.slot.ExitReason.Store(reason)
 			s.slot.State.Store(scoreboard.Exiting)
@@ -222,9 +228,6 @@ func (s *server) drain(reason uint32) {
 			s.noticeW = nil
 		}
 		s.noticeMu.Unlock()
-		for _, ln := range s.listeners {
-			ln.Close()
-		}
 		s.drainCh <- reason
 	})
 }

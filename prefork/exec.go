@@ -43,6 +43,14 @@ func (m *Master) execInPlace() (int, error) {
 		}
 		spec.AccessFD = 2 + len(files)
 	}
+	if m.pidFile {
+		spec.Cleanup = append(spec.Cleanup, m.cfg.PidFile)
+	}
+	for _, l := range m.listeners {
+		if l.path != "" {
+			spec.Cleanup = append(spec.Cleanup, l.path)
+		}
+	}
 	if m.cfg.ErrorLog != "" {
 		if err := unix.Dup2(int(m.errw.f.Fd()), 2); err != nil {
 			return ExitFailure, fmt.Errorf("--error-log: %w", err)
@@ -51,6 +59,11 @@ func (m *Master) execInPlace() (int, error) {
 	env := m.workerEnv(spec.Encode())
 	m.info("serving in this process (--max-workers 0): exec %s", m.binary)
 
+	// The sockets are bound: connections wait for the app to accept them.
+	// Tell the launching command (-D) now, before the descriptors move (its
+	// pipe may sit where a listener goes); the app tells systemd itself
+	// once it serves.
+	daemonReport(nil)
 	runtime.LockOSThread()
 	// Move every file out of the way first, then into 3, 4, ...: a target
 	// number may be one of the sources.

@@ -94,6 +94,9 @@ func bindTCP(addr string, ipv6 bool) (*listener, error) {
 	network := "tcp"
 	if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
 		network = "tcp6"
+		if ipv6 && ip.IsUnspecified() {
+			network = "tcp" // --ipv6: [::] takes IPv4 clients too, where the system allows
+		}
 	} else if ip != nil && !ipv6 {
 		network = "tcp4"
 	} else if host == "" && !ipv6 {
@@ -114,7 +117,7 @@ func bindTCP(addr string, ipv6 bool) (*listener, error) {
 	shown := ta.String()
 	if ta.IP.IsUnspecified() {
 		shown = "0.0.0.0:" + strconv.Itoa(ta.Port)
-		if ta.IP.To4() == nil && network != "tcp" {
+		if ta.IP.To4() == nil && (network != "tcp" || ipv6) {
 			shown = "[::]:" + strconv.Itoa(ta.Port)
 		}
 	}

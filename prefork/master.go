@@ -486,9 +486,24 @@ func (m *Master) reconcileRollout(now time.Time, r *rollout) time.Time {
 		return time.Time{}
 	}
 	if freshReady >= m.target && len(old) == 0 {
+		if !m.oldStopAccepting(r.gen) {
+			return now.Add(5 * time.Millisecond) // look again soon
+		}
 		m.finishRollout(r)
 	}
 	return time.Time{}
+}
+
+// oldStopAccepting reports whether every worker of a generation other
+// than gen has stopped accepting (its slot says Exiting once it closed its
+// listeners) or is gone: only then does every new connection reach gen.
+func (m *Master) oldStopAccepting(gen int) bool {
+	for _, p := range m.procs {
+		if p.gen != gen && m.board.Slot(p.slot).State.Load() != scoreboard.Exiting {
+			return false
+		}
+	}
+	return true
 }
 
 // spawnWait returns when the next spawn may happen, or zero for now.

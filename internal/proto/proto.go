@@ -45,6 +45,9 @@ type Spec struct {
 	MasterPID  int        `json:"master_pid"`
 	Listeners  []Listener `json:"listeners"`
 	Standalone bool       `json:"standalone,omitempty"` // --max-workers 0: no master, no scoreboard
+	// Cleanup lists files a standalone server removes when it exits: the
+	// pid file and unix socket files the master it replaced created.
+	Cleanup []string `json:"cleanup,omitempty"`
 
 	Slot         int `json:"slot"`
 	Slots        int `json:"slots"`

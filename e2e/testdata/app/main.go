@@ -63,6 +63,9 @@ func main() {
 		}
 		fmt.Fprintf(w, "tls %s peer %s\n", tls.VersionName(r.TLS.Version), peer)
 	})
+	mux.HandleFunc("GET /panic", func(w http.ResponseWriter, r *http.Request) {
+		panic(fmt.Sprintf("testapp: worker %d panics on purpose", os.Getpid()))
+	})
 	mux.HandleFunc("GET /env", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, os.Getenv("STARLIGHT_ENV"))
 	})
