@@ -740,7 +740,7 @@ func (m *Master) spawn(gen int, binary string) error {
 	}
 	m.freeSlots = m.freeSlots[:len(m.freeSlots)-1]
 	m.procs[w.pid] = w
-	m.lastSpawn = now
+	m.lastSpawn = time.Now() // after the fork: a slow one does not shorten the interval
 	m.emit(Event{Kind: EventSpawned, PID: w.pid, Slot: slotIdx, Generation: gen,
 		Message: fmt.Sprintf("worker %d spawned (generation %d, slot %d)", w.pid, gen, slotIdx)})
 	return nil
