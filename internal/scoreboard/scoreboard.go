@@ -1,8 +1,10 @@
 // Package scoreboard is the shared memory between the master and its
-// workers: a fixed array of slots, one per worker, each written only by the
-// worker that owns it (and by the master before the worker starts), read by
-// the master a few times a second. Every field is accessed atomically, so a
-// request costs a few atomic stores and no system call.
+// workers: a header and a fixed array of slots, one per worker, each
+// written by the worker that owns it (and by the master before the worker
+// starts, and for the flags it sets), read by the master a few times a
+// second and by the other workers to balance connections. Every field is
+// accessed atomically, so a request costs a few atomic stores and no
+// system call.
 package scoreboard
 
 import (
@@ -100,6 +102,7 @@ func (s *Slot) Reset(gen uint32, budget uint64, started int64) {
 	s.ReqStart.Store(0)
 	s.Active.Store(0)
 	s.Conns.Store(0)
+	s.lineSeq.Store(0) // a worker that died writing the line left it odd
 	for i := range s.line {
 		s.line[i].Store(0)
 	}

@@ -218,3 +218,26 @@ func TestInUseIsTheHighWaterMark(t *testing.T) {
 		t.Errorf("slot writes changed the header: InUse = %d", n)
 	}
 }
+
+// A worker that died in the middle of writing its line leaves the
+// sequence odd; the slot's next worker still gets its requests on record.
+func TestResetClearsAnInterruptedLine(t *testing.T) {
+	b, err := Create(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	s := b.Slot(0)
+	s.Reset(1, 0, 0)
+	s.lineSeq.Store(7) // odd: a writer never finished
+	if s.Begin("GET", "/lost", 1) {
+		t.Fatal("a request went on record over a line being written")
+	}
+	s.Reset(2, 0, 0)
+	if !s.Begin("GET", "/next", 2) {
+		t.Fatal("after Reset, a request does not go on record")
+	}
+	if line, _ := s.InFlight(); line != "GET /next" {
+		t.Fatalf("line %q", line)
+	}
+}
