@@ -223,32 +223,45 @@ func start(t testing.TB, o options) *server {
 
 func launch(t testing.TB, appPath string, port int, o options) *server {
 	t.Helper()
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	args := slices.Clone(o.args)
+	if o.hostPort {
+		args = append(args, "-o", "127.0.0.1", "-p", strconv.Itoa(port))
+	} else {
+		args = append(args, "-l", addr)
+	}
+	var extra []string
+	for range o.extra {
+		a := "127.0.0.1:" + strconv.Itoa(freePort(t))
+		extra = append(extra, a)
+		args = append(args, "-l", a)
+	}
+	args = append(args, appPath)
+	s := startArgv(t, appPath, append([]string{starlightBin}, args...), o.env)
+	s.port, s.addr, s.extra = port, addr, extra
+	return s
+}
+
+// startArgv runs argv (the starlight command, or a shell that execs it)
+// exactly as given: unlike start, it adds no listener and no app, and
+// does not wait. app is the test app in argv, to tell its workers. The
+// master is killed and its workers checked for at cleanup, as with start.
+func startArgv(t testing.TB, app string, argv []string, env []string, files ...*os.File) *server {
+	t.Helper()
 	s := &server{
 		t:       t,
-		port:    port,
-		addr:    "127.0.0.1:" + strconv.Itoa(port),
-		appPath: appPath,
+		addr:    "(see args)",
+		appPath: app,
 		stderr:  new(syncBuffer),
 		stdout:  new(syncBuffer),
 		client:  newClient(false),
 		done:    make(chan struct{}),
 	}
-	args := slices.Clone(o.args)
-	if o.hostPort {
-		args = append(args, "-o", "127.0.0.1", "-p", strconv.Itoa(port))
-	} else {
-		args = append(args, "-l", s.addr)
-	}
-	for range o.extra {
-		a := "127.0.0.1:" + strconv.Itoa(freePort(t))
-		s.extra = append(s.extra, a)
-		args = append(args, "-l", a)
-	}
-	args = append(args, appPath)
-	s.cmd = exec.Command(starlightBin, args...)
-	s.cmd.Env = childEnv(o.env...)
+	s.cmd = exec.Command(argv[0], argv[1:]...)
+	s.cmd.Env = childEnv(env...)
 	s.cmd.Stdout = s.stdout
 	s.cmd.Stderr = s.stderr
+	s.cmd.ExtraFiles = files
 	s.cmd.WaitDelay = 5 * time.Second
 	if err := startCmd(s.cmd); err != nil {
 		t.Fatal(err)
@@ -699,16 +712,7 @@ func runStarlight(t testing.TB, dir string, args ...string) (int, string, string
 	// Whatever the master started in its own process group (go build)
 	// must be gone with it.
 	pgid := cmd.Process.Pid
-	var left []int
-	if !poll(reapTimeout, func() bool {
-		left = left[:0]
-		for _, p := range listProcs() {
-			if p.pgrp == pgid && p.state != 'Z' {
-				left = append(left, p.pid)
-			}
-		}
-		return len(left) == 0
-	}) {
+	if left := waitGone(reapTimeout, func(p proc) bool { return p.pgrp == pgid }); len(left) > 0 {
 		t.Errorf("processes of starlight's group %d left behind: %v", pgid, left)
 		syscall.Kill(-pgid, syscall.SIGKILL)
 	}
@@ -718,19 +722,26 @@ func runStarlight(t testing.TB, dir string, args ...string) (int, string, string
 // assertNothingLeft fails the test if a process runs app.
 func assertNothingLeft(t testing.TB, app string) {
 	t.Helper()
-	var left []int
-	if !poll(reapTimeout, func() bool {
-		left = left[:0]
-		for _, p := range listProcs() {
-			if p.argv0 == app && p.state != 'Z' {
-				left = append(left, p.pid)
-			}
-		}
-		return len(left) == 0
-	}) {
+	if left := waitGone(reapTimeout, func(p proc) bool { return p.argv0 == app }); len(left) > 0 {
 		t.Errorf("processes running %s left behind: %v", app, left)
 		for _, pid := range left {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
+}
+
+// waitGone waits until no live process matches, and returns those that
+// still do after timeout.
+func waitGone(timeout time.Duration, match func(proc) bool) []int {
+	var left []int
+	poll(timeout, func() bool {
+		left = left[:0]
+		for _, p := range listProcs() {
+			if p.state != 'Z' && match(p) {
+				left = append(left, p.pid)
+			}
+		}
+		return len(left) == 0
+	})
+	return left
 }

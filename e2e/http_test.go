@@ -116,16 +116,7 @@ func TestAccessLog(t *testing.T) {
 				req, _ := http.NewRequest("GET", s.url("/pid?id="+id), nil)
 				req.Header.Set("User-Agent", "agent "+id+" "+long)
 				req.Header.Set("Referer", "http://example.com/"+id)
-				resp, err := s.client.Do(req)
-				if err != nil {
-					errs.add("%v", err)
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					errs.add("status %d", resp.StatusCode)
-				}
+				doOK(s.client, req, &errs)
 			}
 		})
 	}
@@ -232,16 +223,7 @@ func TestAccessLogHugeLinesStayWhole(t *testing.T) {
 				if c%2 == 0 {
 					req.Header.Set("User-Agent", huge)
 				}
-				resp, err := s.client.Do(req)
-				if err != nil {
-					errs.add("%v", err)
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					errs.add("status %d", resp.StatusCode)
-				}
+				doOK(s.client, req, &errs)
 			}
 		})
 	}
@@ -259,4 +241,18 @@ func TestAccessLogHugeLinesStayWhole(t *testing.T) {
 		}
 	}
 	s.stop(t)
+}
+
+// doOK sends req and adds to errs unless it is answered 200.
+func doOK(c *http.Client, req *http.Request, errs *errList) {
+	resp, err := c.Do(req)
+	if err != nil {
+		errs.add("%v", err)
+		return
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		errs.add("status %d", resp.StatusCode)
+	}
 }

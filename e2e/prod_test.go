@@ -31,44 +31,6 @@ import (
 
 // ---- helpers ------------------------------------------------------------
 
-// startArgv runs argv (the starlight command, or a shell that execs it)
-// exactly as given: unlike start, it adds no listener and no app, and
-// does not wait. app is the test app in argv, to tell its workers. The
-// master is killed and its workers checked for at cleanup, as with start.
-func startArgv(t *testing.T, app string, argv []string, env []string, files ...*os.File) *server {
-	t.Helper()
-	s := &server{
-		t:       t,
-		addr:    "(see args)",
-		appPath: app,
-		stderr:  new(syncBuffer),
-		stdout:  new(syncBuffer),
-		client:  newClient(false),
-		done:    make(chan struct{}),
-	}
-	s.cmd = exec.Command(argv[0], argv[1:]...)
-	s.cmd.Env = childEnv(env...)
-	s.cmd.Stdout = s.stdout
-	s.cmd.Stderr = s.stderr
-	s.cmd.ExtraFiles = files
-	s.cmd.WaitDelay = 5 * time.Second
-	if err := startCmd(s.cmd); err != nil {
-		t.Fatal(err)
-	}
-	s.pid = s.cmd.Process.Pid
-	go func() {
-		err := s.cmd.Wait()
-		s.exitCode = s.cmd.ProcessState.ExitCode()
-		s.exitDesc = s.cmd.ProcessState.String()
-		if err != nil && !errors.As(err, new(*exec.ExitError)) {
-			s.exitDesc += " (" + err.Error() + ")"
-		}
-		close(s.done)
-	}()
-	t.Cleanup(s.cleanup)
-	return s
-}
-
 // startServer runs starlight with args and app, and waits until n workers
 // are ready (read from the master's log on stderr).
 func startServer(t *testing.T, app string, n int, args ...string) *server {

@@ -11,20 +11,27 @@ import (
 	"github.com/starlight-go/starlight/internal/scoreboard"
 )
 
-// twoWorkers is a server on slot 0 of a board whose slot 1 is another
-// ready worker.
-func twoWorkers(t *testing.T) (*server, *scoreboard.Slot) {
-	t.Helper()
-	board, err := scoreboard.Create(2)
+// readyBoard is a scoreboard of n slots, each a ready worker's.
+func readyBoard(tb testing.TB, n int) *scoreboard.Board {
+	tb.Helper()
+	board, err := scoreboard.Create(n)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { board.Close() })
-	for i := range 2 {
+	tb.Cleanup(func() { board.Close() })
+	for i := range n {
 		board.Slot(i).Reset(1, 0, 0)
 		board.Slot(i).State.Store(scoreboard.Ready)
 		board.Use(i)
 	}
+	return board
+}
+
+// twoWorkers is a server on slot 0 of a board whose slot 1 is another
+// ready worker.
+func twoWorkers(t *testing.T) (*server, *scoreboard.Slot) {
+	t.Helper()
+	board := readyBoard(t, 2)
 	s := newServer(http.NotFoundHandler(), settings{maxKeepaliveReqs: 0})
 	s.board, s.slot = board, board.Slot(0)
 	return s, board.Slot(1)

@@ -64,23 +64,6 @@ func (w *benchWriter) reset() {
 	w.status, w.n = 0, 0
 }
 
-// benchBoard gives the wrapper a scoreboard with a slot of its own and
-// another worker's, as a worker has.
-func benchBoard(b *testing.B, s *server) {
-	b.Helper()
-	board, err := scoreboard.Create(2)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { board.Close() })
-	for i := range 2 {
-		board.Slot(i).Reset(1, 0, 0)
-		board.Slot(i).State.Store(scoreboard.Ready)
-		board.Use(i)
-	}
-	s.board, s.slot = board, board.Slot(0)
-}
-
 // benchServer is the wrapper as a worker configures it for bench/run:
 // keep-alive on and unlimited, no budget, a scoreboard slot.
 func benchServer(b *testing.B, h http.Handler, access bool) *server {
@@ -92,7 +75,9 @@ func benchServer(b *testing.B, h http.Handler, access bool) *server {
 		gracefulTimeout:  5 * time.Second,
 	})
 	s.logger.SetOutput(io.Discard)
-	benchBoard(b, s)
+	// A slot of its own and another worker's, as a worker has.
+	board := readyBoard(b, 2)
+	s.board, s.slot = board, board.Slot(0)
 	if access {
 		s.slot.Flags.Store(scoreboard.FlagAccessLog)
 		f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)

@@ -13,19 +13,9 @@ import (
 // (same pid), which serves alone on the listeners bound here. It returns
 // only on failure.
 func (m *Master) execInPlace() (int, error) {
-	spec := proto.Spec{
-		MasterPID:        os.Getpid(),
-		Standalone:       true,
-		Timeout:          m.cfg.Timeout,
-		KeepaliveTimeout: m.cfg.KeepaliveTimeout,
-		MaxKeepaliveReqs: m.cfg.MaxKeepaliveReqs,
-		GracefulTimeout:  m.cfg.GracefulTimeout,
-		TLS:              m.tlsSpec(),
-		AccessFD:         -1,
-		ScoreboardFD:     -1,
-		DeathFD:          -1,
-		ReadyFD:          -1,
-	}
+	spec := m.serverSpec()
+	spec.Standalone = true
+	spec.ScoreboardFD, spec.DeathFD, spec.ReadyFD = -1, -1, -1
 	var files []*os.File
 	for _, l := range m.listeners {
 		f, err := l.file()

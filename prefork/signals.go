@@ -63,8 +63,9 @@ func (m *Master) command(c Command) {
 		m.reopenLogs()
 	case CmdAccessOn, CmdAccessOff:
 		m.accessShown = c.Kind == CmdAccessOn
-		for i := range m.board.Len() {
-			m.board.Slot(i).Flags.Store(m.slotFlags())
+		flags := m.slotFlags()
+		for i := range m.board.InUse() {
+			m.board.Slot(i).Flags.Store(flags)
 		}
 	}
 }

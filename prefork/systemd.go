@@ -58,11 +58,8 @@ func inheritedListener(fd int, tls bool) (*listener, error) {
 	case *unix.SockaddrInet6:
 		l.network, l.addr = "tcp", net.JoinHostPort(net.IP(a.Addr[:]).String(), strconv.Itoa(a.Port))
 	case *unix.SockaddrUnix:
-		name := a.Name
-		if strings.HasPrefix(name, "\x00") {
-			name = "@" + name[1:]
-		}
-		l.network, l.addr, l.url = "unix", name, "unix:"+name
+		// x/sys spells an abstract name with a leading @, as Go does.
+		l.network, l.addr, l.url = "unix", a.Name, "unix:"+a.Name
 		return l, nil
 	default:
 		return nil, fmt.Errorf("not a TCP or unix socket")

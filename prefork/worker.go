@@ -61,19 +61,8 @@ func (m *Master) startWorker(gen int, binary string, slotIdx int, now time.Time)
 		}
 	}
 
-	spec := proto.Spec{
-		MasterPID:        os.Getpid(),
-		Slot:             slotIdx,
-		Slots:            m.board.Len(),
-		Generation:       gen,
-		Budget:           budget,
-		Timeout:          m.cfg.Timeout,
-		KeepaliveTimeout: m.cfg.KeepaliveTimeout,
-		MaxKeepaliveReqs: m.cfg.MaxKeepaliveReqs,
-		GracefulTimeout:  m.cfg.GracefulTimeout,
-		TLS:              m.tlsSpec(),
-		AccessFD:         -1,
-	}
+	spec := m.serverSpec()
+	spec.Slot, spec.Slots, spec.Generation, spec.Budget = slotIdx, m.board.Len(), gen, budget
 	var files []*os.File
 	add := func(f *os.File) int {
 		files = append(files, f)
@@ -195,4 +184,18 @@ func sortWorkers(ws []WorkerInfo) {
 		}
 		return ws[i].Slot < ws[j].Slot
 	})
+}
+
+// serverSpec is what every process serving the app gets from the master:
+// its pid and the HTTP settings; no access log until one is added.
+func (m *Master) serverSpec() proto.Spec {
+	return proto.Spec{
+		MasterPID:        os.Getpid(),
+		Timeout:          m.cfg.Timeout,
+		KeepaliveTimeout: m.cfg.KeepaliveTimeout,
+		MaxKeepaliveReqs: m.cfg.MaxKeepaliveReqs,
+		GracefulTimeout:  m.cfg.GracefulTimeout,
+		TLS:              m.tlsSpec(),
+		AccessFD:         -1,
+	}
 }
