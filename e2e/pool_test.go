@@ -453,3 +453,69 @@ func TestKeepAliveConnectionsShedToNewWorker(t *testing.T) {
 	t.Logf("%d of %d connections closed to rebalance", closed, n)
 	s.stop(t)
 }
+
+// --min-reqs-per-child draws each worker's budget in [min, max].
+func TestMinReqsPerChild(t *testing.T) {
+	t.Parallel()
+	s := start(t, options{args: []string{"--workers", "1", "--max-reqs-per-child", "6", "--min-reqs-per-child", "3"}, ready: 1})
+	r := loadPIDs(s, s.client, 1, 60, 30*time.Second, nil)
+	if n := r.errs.count(); n > 0 {
+		t.Fatalf("%d of %d requests failed:\n%s", n, r.requests.Load(), &r.errs)
+	}
+	re := regexp.MustCompile(`starlight: worker \d+ recycled after (\d+) requests`)
+	s.waitLog(t, 10*time.Second, re)
+	var budgets []int
+	for _, line := range s.lines() {
+		if m := re.FindStringSubmatch(line); m != nil {
+			budgets = append(budgets, atoi(m[1]))
+		}
+	}
+	if len(budgets) < 8 {
+		t.Fatalf("%d recycles after 60 requests with budgets of 3 to 6: %v", len(budgets), budgets)
+	}
+	for _, n := range budgets {
+		if n < 3 || n > 6 {
+			t.Errorf("a worker recycled after %d requests, outside [3, 6]: %v", n, budgets)
+		}
+	}
+	if slices.Min(budgets) == slices.Max(budgets) {
+		t.Errorf("every one of %d workers served %d requests: the budget is not drawn in [3, 6]", len(budgets), budgets[0])
+	}
+	s.stop(t)
+}
+
+// --keepalive-timeout closes an idle keep-alive connection; --access-log -
+// writes the access lines to stdout.
+func TestKeepaliveTimeoutAndAccessLogToStdout(t *testing.T) {
+	t.Parallel()
+	s := start(t, options{args: []string{"--workers", "1", "--max-keepalive-reqs", "100", "--keepalive-timeout", "1", "--access-log", "-"}, ready: 1})
+	c, err := net.DialTimeout("tcp", s.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	if _, err := io.WriteString(c, "GET /pid?mark=idle HTTP/1.1\r\nHost: e2e\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.Close {
+		t.Fatal("the first response closed the connection: keep-alive is off")
+	}
+	idle := time.Now()
+	c.SetReadDeadline(idle.Add(10 * time.Second))
+	_, err = br.ReadByte()
+	took := time.Since(idle)
+	if err != io.EOF || took > 1900*time.Millisecond {
+		t.Errorf("idle keep-alive connection: read returned %v after %s, want EOF near 1s (not the default 2s)", err, took.Round(time.Millisecond))
+	}
+	eventually(t, 5*time.Second, "the access line on stdout", func() bool {
+		return strings.Contains(s.stdout.String(), `"GET /pid?mark=idle HTTP/1.1" 200`)
+	})
+	s.stop(t)
+}

@@ -722,3 +722,20 @@ func TestLiveExecutableReplaced(t *testing.T) {
 	assertServes(t, s, 5, v2, 2, nil)
 	stopLive(t, s, a.tmp, true)
 }
+
+// --reload-ext picks the files that count, and --reload-ignore adds
+// patterns to ignore.
+func TestLiveReloadExtAndIgnore(t *testing.T) {
+	t.Parallel()
+	a := newLiveApp(t, "v1-"+nonce())
+	s := startLive(t, a.dir, a.tmp, 1, "--reload-ext", ".go,.tmpl", "--reload-ignore", "gen_*.go")
+	a.write("gen_table.go", "package main\n")
+	a.write("notes.txt", "not a listed extension\n")
+	if poll(liveQuiet, func() bool { return s.count(reReloadStarted) > 0 }) {
+		t.Errorf("a write to an ignored pattern or an unlisted extension started a reload:\n%s", s.stderr)
+	}
+	a.write("page.tmpl", "<p>{{.}}</p>\n")
+	s.waitLog(t, liveReloadTimeout, regexp.MustCompile(`starlight: reload started \(changed: page\.tmpl\)`))
+	s.waitLog(t, liveReloadTimeout, reReloadFinished)
+	stopLive(t, s, a.tmp, true)
+}

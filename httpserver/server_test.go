@@ -458,3 +458,14 @@ func ExampleServe() {
 		fmt.Println(err)
 	}
 }
+
+func TestEnv(t *testing.T) {
+	t.Setenv("STARLIGHT_ENV", "")
+	if got := Env(); got != "development" {
+		t.Errorf("Env() without STARLIGHT_ENV = %q, want development", got)
+	}
+	t.Setenv("STARLIGHT_ENV", "production")
+	if got := Env(); got != "production" {
+		t.Errorf("Env() = %q, want production", got)
+	}
+}
