@@ -20,10 +20,10 @@ import (
 // and a worker whose wait ran out (a peer stuck in a long request) stops
 // balancing for a while.
 const (
-	balanceSlack = 1                      // connections over the least loaded worker's that still accept at once
-	balanceStep  = 20 * time.Microsecond  // how often a waiting worker looks again
-	balanceWait  = time.Millisecond       // the longest wait before one accept
-	balancePause = 100 * time.Millisecond // no balancing after a wait ran out
+	balanceSlack = 1                     // connections over the least loaded worker's that still accept at once
+	balanceStep  = 20 * time.Microsecond // how often a waiting worker looks again
+	balanceWait  = 10 * time.Millisecond // the longest wait before one accept (a busy machine may not run the peer for a few ms)
+	balancePause = time.Second           // no balancing after a wait ran out
 )
 
 type balancer struct {
