@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -243,4 +244,21 @@ func epollInodes(t *testing.T) map[uint64]bool {
 		}
 	}
 	return out
+}
+
+// --group takes names or ids, separated by commas or spaces.
+func TestGroupLists(t *testing.T) {
+	for _, groups := range []string{"0,1", "0 1", "root, 1", "0 ,1"} {
+		id, err := resolveIdentity("", groups)
+		if err != nil {
+			t.Errorf("--group %q: %v", groups, err)
+			continue
+		}
+		if !slices.Equal(id.gids, []int{0, 1}) {
+			t.Errorf("--group %q: groups %v, want [0 1]", groups, id.gids)
+		}
+	}
+	if _, err := resolveIdentity("", "0,no-such-group-e2e"); err == nil || !strings.Contains(err.Error(), "no-such-group-e2e") {
+		t.Errorf("an unknown group in a list: %v", err)
+	}
 }
