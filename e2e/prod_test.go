@@ -1353,6 +1353,41 @@ func TestProdSystemdBadSocket(t *testing.T) {
 	assertNothingLeft(t, app)
 }
 
+// --reuse-port binds a socket per worker, which a socket from systemd
+// cannot give: exit 1, saying so, before any worker starts.
+func TestProdSystemdReusePortRefused(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ln.(*net.TCPListener).File()
+	ln.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	app := testApp(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sh", "-c", `LISTEN_PID=$$ exec "$0" "$@"`, starlightBin, "--reuse-port", "--workers", "2", app)
+	cmd.Env = childEnv("LISTEN_FDS=1")
+	cmd.ExtraFiles = []*os.File{f}
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := startCmd(cmd); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 1 {
+		t.Errorf("exit status %d (%v), want 1", code, err)
+	}
+	if want := "--reuse-port binds a socket per worker, and the sockets come from systemd"; !strings.Contains(stderr.String(), want) || strings.Contains(stderr.String(), "spawned") {
+		t.Errorf("stderr %q, want %q and no worker", stderr.String(), want)
+	}
+	assertNothingLeft(t, app)
+}
+
 // ---- no pool ----------------------------------------------------------------
 
 // --max-workers 0 (the app execs in starlight's place) under -D and under

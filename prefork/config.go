@@ -31,6 +31,9 @@ type Config struct {
 	Listen []string // -l/--listen: HOST:PORT, :PORT, [::1]:PORT, /path.sock, @abstract
 	Socket string   // -S/--socket: a unix socket path
 	IPv6   bool     // --ipv6: with no --host, -p listens on [::] as well
+	// ReusePort (--reuse-port) gives each worker TCP sockets of its own,
+	// bound with SO_REUSEPORT: the kernel spreads connections over them.
+	ReusePort bool
 
 	// TLS.
 	SSL             bool

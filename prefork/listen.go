@@ -1,6 +1,7 @@
 package prefork
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -27,6 +28,10 @@ type listener struct {
 	path    string // unix socket file to remove at exit; "" otherwise
 	tls     bool
 	closed  bool
+	// lanes are the sockets of a --reuse-port TCP listener, one per lane
+	// (lanes[0] is fd), all bound to addr with SO_REUSEPORT; nil
+	// otherwise. A worker accepts on the lanes the master gives it.
+	lanes []int
 }
 
 // addresses lists what to bind, from -o/-p, -l, -S and --ipv6.
@@ -66,7 +71,7 @@ func bind(c *Config) ([]*listener, error) {
 		if isUnixAddr(a) {
 			l, err = bindUnix(a)
 		} else {
-			l, err = bindTCP(a, c.IPv6)
+			l, err = bindTCP(a, c.IPv6, c.lanes())
 		}
 		if err != nil {
 			return fail(err)
@@ -80,7 +85,18 @@ func bind(c *Config) ([]*listener, error) {
 	return out, nil
 }
 
-func bindTCP(addr string, ipv6 bool) (*listener, error) {
+// lanes is how many sockets each TCP address gets: with --reuse-port, one
+// per worker, else 0 (one socket, without SO_REUSEPORT).
+func (c *Config) lanes() int {
+	if !c.ReusePort {
+		return 0
+	}
+	return max(1, c.Workers)
+}
+
+// bindTCP binds addr; with lanes > 0 it binds that many sockets to it, each
+// with SO_REUSEPORT.
+func bindTCP(addr string, ipv6 bool, lanes int) (*listener, error) {
 	if !strings.Contains(addr, ":") {
 		return nil, fmt.Errorf("listen %q: want HOST:PORT, :PORT, [IPv6]:PORT, /path.sock or @abstract", addr)
 	}
@@ -102,18 +118,50 @@ func bindTCP(addr string, ipv6 bool) (*listener, error) {
 	} else if host == "" && !ipv6 {
 		network = "tcp" // all addresses, v4 and v6 where the system allows
 	}
-	ln, err := net.Listen(network, addr)
+	var lc net.ListenConfig
+	if lanes > 0 {
+		lc.Control = func(_, _ string, c syscall.RawConn) error {
+			var err error
+			if cerr := c.Control(func(fd uintptr) {
+				err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+			}); cerr != nil {
+				return cerr
+			}
+			return err
+		}
+	}
+	ln, err := lc.Listen(context.Background(), network, addr)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return nil, fmt.Errorf("listen %s: address already in use (another server runs there?)", addr)
 		}
 		return nil, fmt.Errorf("listen %s: %w", addr, unwrapOp(err))
 	}
+	ta := ln.Addr().(*net.TCPAddr)
 	fd, err := holdSocket(ln.(*net.TCPListener))
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
-	ta := ln.Addr().(*net.TCPAddr)
+	var fds []int
+	if lanes > 0 {
+		fds = append(fds, fd)
+		// The other lanes bind the address the first one got (-p 0
+		// picks a port once).
+		for len(fds) < lanes {
+			ln, err := lc.Listen(context.Background(), network, ta.String())
+			if err == nil {
+				var lfd int
+				if lfd, err = holdSocket(ln.(*net.TCPListener)); err == nil {
+					fds = append(fds, lfd)
+					continue
+				}
+			}
+			for _, f := range fds {
+				unix.Close(f)
+			}
+			return nil, fmt.Errorf("listen %s: socket %d of --reuse-port: %w", addr, len(fds)+1, unwrapOp(err))
+		}
+	}
 	shown := ta.String()
 	if ta.IP.IsUnspecified() {
 		shown = "0.0.0.0:" + strconv.Itoa(ta.Port)
@@ -121,7 +169,7 @@ func bindTCP(addr string, ipv6 bool) (*listener, error) {
 			shown = "[::]:" + strconv.Itoa(ta.Port)
 		}
 	}
-	return &listener{fd: fd, network: "tcp", addr: ta.String(), url: "http://" + shown + "/"}, nil
+	return &listener{fd: fd, lanes: fds, network: "tcp", addr: ta.String(), url: "http://" + shown + "/"}, nil
 }
 
 func bindUnix(path string) (*listener, error) {
@@ -213,7 +261,33 @@ func holdSocket(ln interface {
 // listener cannot interrupt it. (A net.Listener's File method would switch
 // it to blocking whenever its Fd method is called, as exec does.)
 func (l *listener) file() (*os.File, error) {
-	fd, err := unix.FcntlInt(uintptr(l.fd), unix.F_DUPFD_CLOEXEC, 0)
+	return l.fileOf(l.fd)
+}
+
+// laneFiles returns the listener's files for a worker given lanes: with
+// --reuse-port, one per lane (a lane above the listener's lanes wraps);
+// otherwise the one shared socket.
+func (l *listener) laneFiles(lanes []int) ([]*os.File, error) {
+	if len(l.lanes) == 0 {
+		f, err := l.file()
+		return []*os.File{f}, err
+	}
+	var out []*os.File
+	for _, i := range lanes {
+		f, err := l.fileOf(l.lanes[i%len(l.lanes)])
+		if err != nil {
+			for _, f := range out {
+				f.Close()
+			}
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+func (l *listener) fileOf(sock int) (*os.File, error) {
+	fd, err := unix.FcntlInt(uintptr(sock), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("listener %s: %w", l.addr, err)
 	}
@@ -232,6 +306,9 @@ func closeListeners(ls []*listener) {
 		}
 		l.closed = true
 		unix.Close(l.fd)
+		for _, fd := range l.lanes[min(1, len(l.lanes)):] {
+			unix.Close(fd)
+		}
 		if l.path != "" {
 			os.Remove(l.path)
 		}

@@ -119,6 +119,7 @@ type proc struct {
 	ready    bool
 	retiring string // why the master asked it to exit; "" if it did not
 	draining bool   // it said it drains on its own (budget, harakiri)
+	lanes    []int  // --reuse-port: the sockets it accepts on (see lanes.go)
 }
 
 // serving reports whether p counts towards the pool: neither asked to exit
@@ -278,6 +279,10 @@ func (m *Master) setup() (int, error) {
 		ls, err = bind(&m.cfg)
 	} else if err == nil {
 		m.info("using %d sockets from systemd", len(ls))
+		if m.cfg.ReusePort {
+			closeListeners(ls)
+			err = errors.New("--reuse-port binds a socket per worker, and the sockets come from systemd: drop one of them")
+		}
 	}
 	if err != nil {
 		return ExitFailure, err
@@ -439,8 +444,23 @@ func (m *Master) reconcile(now time.Time) time.Time {
 		}
 		starting++
 	}
+	if starting == 0 && len(m.procs) < 2*m.target && m.lanesUnfilled(m.gen) {
+		// --reuse-port, scaled down: a worker for the lanes of a
+		// position nobody holds; the workers it covers go once it serves.
+		if wait := m.spawnWait(now); !wait.IsZero() {
+			return wait
+		}
+		if err := m.spawn(m.gen, m.binary); err != nil {
+			m.emit(Event{Kind: EventError, Message: err.Error()})
+			m.noteCrash(now)
+			return m.backoffTill
+		}
+	}
 	for n := len(alive); n > m.target; n-- {
-		p := m.pickRetiree(alive)
+		p := m.pickRetiree(alive, alive, true)
+		if p == nil {
+			break // each holds a lane no other ready worker holds
+		}
 		m.retire(p, "scaled down")
 		alive = removeProc(alive, p)
 	}
@@ -470,7 +490,7 @@ func (m *Master) reconcileRollout(now time.Time, r *rollout) time.Time {
 		if iv := m.cfg.SpawnInterval; iv > 0 && now.Sub(m.lastRetire) < iv {
 			return m.lastRetire.Add(iv)
 		}
-		p := m.pickRetiree(old)
+		p := m.pickRetiree(old, append(fresh, old...), false)
 		m.retire(p, "replaced by generation "+strconv.Itoa(r.gen))
 		m.lastRetire = now
 		old = removeProc(old, p)
@@ -517,9 +537,25 @@ func (m *Master) spawnWait(now time.Time) time.Time {
 	return time.Time{}
 }
 
-// pickRetiree prefers a worker still starting, then an idle one, then the
-// youngest.
-func (m *Master) pickRetiree(ps []*proc) *proc {
+// pickRetiree picks one of ps to retire: a worker still starting, else an
+// idle one, else the youngest. With --reuse-port it prefers one that can go
+// without leaving a lane to wait (see spare); with strict, only such a one
+// (nil if there is none).
+func (m *Master) pickRetiree(ps, pool []*proc, strict bool) *proc {
+	if m.laneCount() > 0 {
+		var spare []*proc
+		for _, p := range ps {
+			if m.spare(p, pool) {
+				spare = append(spare, p)
+			}
+		}
+		if len(spare) > 0 || strict {
+			ps = spare
+		}
+	}
+	if len(ps) == 0 {
+		return nil
+	}
 	best := ps[0]
 	score := func(p *proc) int {
 		if !p.ready {
@@ -734,7 +770,7 @@ func (m *Master) spawn(gen int, binary string) error {
 	}
 	slotIdx := m.freeSlots[len(m.freeSlots)-1]
 	now := time.Now()
-	w, err := m.startWorker(gen, binary, slotIdx, now)
+	w, err := m.startWorker(gen, binary, slotIdx, m.nextLanes(gen), now)
 	if err != nil {
 		return err
 	}

@@ -46,6 +46,7 @@ func ParseArgs(args []string) (Config, error) {
 	fs.StringArrayVarP(&c.Listen, "listen", "l", nil, "")
 	fs.StringVarP(&c.Socket, "socket", "S", "", "")
 	fs.BoolVar(&c.IPv6, "ipv6", false, "")
+	fs.BoolVar(&c.ReusePort, "reuse-port", false, "")
 
 	fs.BoolVar(&c.SSL, "ssl", false, "")
 	fs.StringVar(&c.SSLKeyFile, "ssl-key-file", "", "")

@@ -25,7 +25,7 @@ func TestParseForms(t *testing.T) {
 		"-p", "8080", "-o", "127.0.0.1", "-l", ":9000", "--listen=[::1]:9001",
 		"--spawn-interval", "0.25", "--timeout=1.5", "--keepalive-timeout", "0.5",
 		"--max-keepalive-reqs=100", "-E", "production", "-q", "--umask", "022",
-		"--ipv6=1", "--access-log", "-", "app", "--", "--app-flag", "x",
+		"--ipv6=1", "--reuse-port", "--access-log", "-", "app", "--", "--app-flag", "x",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +34,7 @@ func TestParseForms(t *testing.T) {
 		c.Host != "127.0.0.1" || strings.Join(c.Listen, " ") != ":9000 [::1]:9001" ||
 		c.SpawnInterval != 250*time.Millisecond || c.Timeout != 1500*time.Millisecond ||
 		c.MaxKeepaliveReqs != 100 || c.Env != "production" || !c.Quiet || c.Umask != 0o22 ||
-		!c.IPv6 || c.AccessLog != "-" || c.App != "app" || strings.Join(c.AppArgs, " ") != "--app-flag x" {
+		!c.IPv6 || !c.ReusePort || c.AccessLog != "-" || c.App != "app" || strings.Join(c.AppArgs, " ") != "--app-flag x" {
 		t.Fatalf("parsed: %+v", c)
 	}
 	if _, err := ParseArgs([]string{"--keepalive-timeout", "0"}); err == nil {
@@ -89,7 +89,7 @@ func TestHelpAndVersion(t *testing.T) {
 	}
 	var b strings.Builder
 	PrintUsage(&b)
-	for _, name := range []string{"--host", "--port", "--listen", "--socket", "--ipv6", "--ssl", "--ssl-key-file",
+	for _, name := range []string{"--host", "--port", "--listen", "--socket", "--ipv6", "--reuse-port", "--ssl", "--ssl-key-file",
 		"--ssl-cert-file", "--ssl-ca-file", "--ssl-client-ca-file", "--ssl-verify-mode", "--max-workers",
 		"--max-reqs-per-child", "--min-reqs-per-child", "--spawn-interval", "--main-process-delay", "--timeout",
 		"--keepalive-timeout", "--max-keepalive-reqs", "--user", "--group", "--umask", "--daemonize", "--pid",

@@ -142,7 +142,7 @@ func TestStaleSocket(t *testing.T) {
 // Handing a listener to workers must never switch the shared socket to
 // blocking mode, or a worker's accept could not be interrupted on drain.
 func TestListenerStaysNonblocking(t *testing.T) {
-	l, err := bindTCP("127.0.0.1:0", false)
+	l, err := bindTCP("127.0.0.1:0", false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func TestListenerStaysNonblocking(t *testing.T) {
 // connections arriving for the workers never wake it.
 func TestMasterSocketsNotPolled(t *testing.T) {
 	dir := t.TempDir()
-	tcp, err := bindTCP("127.0.0.1:0", false)
+	tcp, err := bindTCP("127.0.0.1:0", false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

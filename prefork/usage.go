@@ -28,6 +28,9 @@ Listening:
                                (replaces --host/--port)
   -S, --socket PATH            listen on a unix socket (default: none)
       --ipv6                   with no --host, listen on [::] too (default: off)
+      --reuse-port             one TCP socket per worker (SO_REUSEPORT): the
+                               kernel spreads connections, no worker wakes
+                               for another's (default: off, one shared socket)
 
 TLS:
       --ssl                    serve HTTPS on every TCP listener (default: off)

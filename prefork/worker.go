@@ -15,7 +15,8 @@ import (
 
 // startWorker starts the app binary as the worker of slot, with the
 // listeners, the scoreboard and its pipes as inherited files.
-func (m *Master) startWorker(gen int, binary string, slotIdx int, now time.Time) (*proc, error) {
+// With --reuse-port, lanes are the TCP sockets it gets (see lanes.go).
+func (m *Master) startWorker(gen int, binary string, slotIdx int, lanes []int, now time.Time) (*proc, error) {
 	budget := m.budget()
 	slot := m.board.Slot(slotIdx)
 	slot.Reset(uint32(gen), budget, now.UnixNano())
@@ -69,12 +70,14 @@ func (m *Master) startWorker(gen int, binary string, slotIdx int, now time.Time)
 		return 2 + len(files)
 	}
 	for _, l := range m.listeners {
-		f, err := l.file()
+		fs, err := l.laneFiles(lanes)
 		if err != nil {
 			return fail(err)
 		}
-		childEnds = append(childEnds, f)
-		spec.Listeners = append(spec.Listeners, proto.Listener{FD: add(f), Network: l.network, Addr: l.addr, TLS: l.tls})
+		for _, f := range fs {
+			childEnds = append(childEnds, f)
+			spec.Listeners = append(spec.Listeners, proto.Listener{FD: add(f), Network: l.network, Addr: l.addr, TLS: l.tls, Lane: len(l.lanes) > 0})
+		}
 	}
 	spec.ScoreboardFD = add(m.board.File())
 	spec.DeathFD = add(m.deathR)
@@ -95,7 +98,7 @@ func (m *Master) startWorker(gen int, binary string, slotIdx int, now time.Time)
 	if err := m.spawner.start(cmd); err != nil {
 		return fail(err)
 	}
-	p := &proc{pid: cmd.Process.Pid, slot: slotIdx, gen: gen, started: now}
+	p := &proc{pid: cmd.Process.Pid, slot: slotIdx, gen: gen, started: now, lanes: lanes}
 	m.board.Slot(slotIdx).PID.Store(int32(p.pid))
 
 	dash := m.obs != nil && m.cfg.Dashboard

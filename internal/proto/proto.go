@@ -27,6 +27,9 @@ type Listener struct {
 	Network string `json:"network"` // tcp, unix
 	Addr    string `json:"addr"`    // as bound, for messages
 	TLS     bool   `json:"tls"`
+	// Lane: a socket of this worker's own (--reuse-port), which no other
+	// worker accepts on, so waiting for peers to accept is pointless.
+	Lane bool `json:"lane,omitempty"`
 }
 
 // TLS holds the files a TLS listener is configured from. Workers read
