@@ -51,24 +51,45 @@ func sameLanes(a, b []int) bool {
 	return true
 }
 
+// positionOf returns the first position of the current target whose lanes
+// are exactly lanes, or -1 (lanes left from before a scale-down).
+func (m *Master) positionOf(lanes []int) int {
+	n, k := m.laneCount(), m.target
+	if len(lanes) == 0 || k == 0 {
+		return -1
+	}
+	if p := lanes[0]; p < k && sameLanes(lanes, lanesFor(p, k, n)) {
+		return p
+	}
+	return -1
+}
+
 // positionHolders counts, for each position of the current target, the
 // serving workers of generation gen that hold exactly its lanes. Positions
 // sharing their lanes (more workers than lanes) share their holders out.
-func (m *Master) positionHolders(gen int) []int {
-	n := m.laneCount()
-	held := make([]int, m.target)
+// A worker given as except is not counted.
+func (m *Master) positionHolders(gen int, except *proc) []int {
+	n, k := m.laneCount(), m.target
+	held := make([]int, k)
 	for _, p := range m.procs {
-		if !p.serving() || p.gen != gen {
+		if !p.serving() || p.gen != gen || p == except {
 			continue
 		}
-		best := -1
-		for i := range held {
-			if sameLanes(p.lanes, lanesFor(i, m.target, n)) && (best < 0 || held[i] < held[best]) {
-				best = i
-			}
+		if pos := m.positionOf(p.lanes); pos >= 0 {
+			held[pos]++
 		}
-		if best >= 0 {
-			held[best]++
+	}
+	// With k > n, positions l, l+n, l+2n, ... have the lanes of l: deal
+	// l's holders out to them in turn.
+	for l := 0; l < n && l+n < k; l++ {
+		c := held[l]
+		held[l] = 0
+		for i := l; c > 0; i += n {
+			if i >= k {
+				i = l
+			}
+			held[i]++
+			c--
 		}
 	}
 	return held
@@ -82,7 +103,7 @@ func (m *Master) nextLanes(gen int) []int {
 	if n == 0 || m.target == 0 {
 		return nil
 	}
-	held := m.positionHolders(gen)
+	held := m.positionHolders(gen, nil)
 	best := 0
 	for i, h := range held {
 		if h < held[best] {
@@ -100,7 +121,7 @@ func (m *Master) lanesUnfilled(gen int) bool {
 	if m.laneCount() == 0 {
 		return false
 	}
-	for _, h := range m.positionHolders(gen) {
+	for _, h := range m.positionHolders(gen, nil) {
 		if h == 0 {
 			return true
 		}
@@ -109,24 +130,21 @@ func (m *Master) lanesUnfilled(gen int) bool {
 }
 
 // spare reports whether p may go: other ready workers of pool hold each of
-// its lanes, and it holds no position of the current target alone (else
-// the master would start a worker for that position again).
-func (m *Master) spare(p *proc, pool []*proc) bool {
+// its lanes and, with keepPositions, every position of the current target
+// still has a worker of p's generation without it (else the master would
+// start a worker for that position again, and retire it again).
+func (m *Master) spare(p *proc, pool []*proc, keepPositions bool) bool {
 	if !covered(p, pool) {
 		return false
 	}
-	n := m.laneCount()
-	for i := 0; i < m.target; i++ {
-		if sameLanes(p.lanes, lanesFor(i, m.target, n)) {
-			for _, q := range pool {
-				if q != p && q.serving() && q.gen == p.gen && sameLanes(q.lanes, p.lanes) {
-					return true // a duplicate
-				}
+	if keepPositions {
+		for _, h := range m.positionHolders(p.gen, p) {
+			if h == 0 {
+				return false
 			}
-			return false
 		}
 	}
-	return true // the lanes of no position: left from before a scale-down
+	return true
 }
 
 // covered reports whether every lane of p is also held by another ready

@@ -104,3 +104,21 @@ func TestScaleDownKeepsEveryLaneHeld(t *testing.T) {
 		t.Error("a position is unfilled after the scale-down")
 	}
 }
+
+// More workers than lanes (4 on 2), scaled down to 3: a worker of the lane
+// two positions share must stay, else the master would start one for the
+// empty position and retire it again, forever.
+func TestScaleDownWithSharedLanesSettles(t *testing.T) {
+	m := laneMaster(t, 2, 3, []int{0}, []int{1}, []int{0}, []int{1})
+	p := m.pickRetiree(m.pool(), m.pool(), true)
+	if p == nil || !slices.Equal(p.lanes, []int{1}) {
+		t.Fatalf("retired %v, want a worker of lane 1", p)
+	}
+	delete(m.procs, p.pid)
+	if m.lanesUnfilled(1) {
+		t.Error("a position is unfilled after retiring the spare worker")
+	}
+	if p := m.pickRetiree(m.pool(), m.pool(), true); p != nil {
+		t.Errorf("retired %d (lanes %v) from a pool that matches the target", p.pid, p.lanes)
+	}
+}

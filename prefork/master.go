@@ -539,13 +539,13 @@ func (m *Master) spawnWait(now time.Time) time.Time {
 
 // pickRetiree picks one of ps to retire: a worker still starting, else an
 // idle one, else the youngest. With --reuse-port it prefers one that can go
-// without leaving a lane to wait (see spare); with strict, only such a one
-// (nil if there is none).
+// without leaving a lane to wait; with strict, only such a one, and only if
+// every position keeps a worker (see spare; nil if there is none).
 func (m *Master) pickRetiree(ps, pool []*proc, strict bool) *proc {
 	if m.laneCount() > 0 {
 		var spare []*proc
 		for _, p := range ps {
-			if m.spare(p, pool) {
+			if m.spare(p, pool, strict) {
 				spare = append(spare, p)
 			}
 		}
