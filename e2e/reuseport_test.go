@@ -145,5 +145,18 @@ func TestReusePortGivesEachWorkerItsOwnSocket(t *testing.T) {
 	if n := r.errs.count(); n > 0 || r.distinct() != 2 {
 		t.Errorf("after scaling down: %d errors (%s), answered by %v", n, r.errs.String(), r.pids)
 	}
+
+	// Down to 1: the one worker left takes all three.
+	go func() { load <- loadPIDs(s, c, 4, 300, 30*time.Second, nil) }()
+	s.signal(t, syscall.SIGTTOU)
+	s.waitLog(t, 5*time.Second, regexp.MustCompile(`starlight: workers: 1$`))
+	r = <-load
+	if n := r.errs.count(); n > 0 {
+		t.Errorf("%d of %d requests failed while scaling down to 1: %s", n, r.requests.Load(), r.errs.String())
+	}
+	one := s.waitPool(t, 1, startTimeout)
+	if got := lanesOf(t, one, lanes)[one[0]]; len(got) != 3 {
+		t.Errorf("the last worker holds %v, want all 3 sockets", got)
+	}
 	s.stop(t)
 }

@@ -130,16 +130,17 @@ func (m *Master) lanesUnfilled(gen int) bool {
 }
 
 // spare reports whether p may go: other ready workers of pool hold each of
-// its lanes and, with keepPositions, every position of the current target
-// still has a worker of p's generation without it (else the master would
+// its lanes and, with keepPositions, no position of the current target that
+// has a worker of p's generation loses its last one (else the master would
 // start a worker for that position again, and retire it again).
 func (m *Master) spare(p *proc, pool []*proc, keepPositions bool) bool {
 	if !covered(p, pool) {
 		return false
 	}
 	if keepPositions {
-		for _, h := range m.positionHolders(p.gen, p) {
-			if h == 0 {
+		with, without := m.positionHolders(p.gen, nil), m.positionHolders(p.gen, p)
+		for i := range with {
+			if with[i] > 0 && without[i] == 0 {
 				return false
 			}
 		}

@@ -3,7 +3,9 @@ package prefork
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/starlight-go/starlight/internal/scoreboard"
 )
@@ -120,5 +122,186 @@ func TestScaleDownWithSharedLanesSettles(t *testing.T) {
 	}
 	if p := m.pickRetiree(m.pool(), m.pool(), true); p != nil {
 		t.Errorf("retired %d (lanes %v) from a pool that matches the target", p.pid, p.lanes)
+	}
+}
+
+// poolSim drives the master's own reconcile with pretend workers: a start
+// makes a worker at once, every started worker is ready by the next step,
+// and a retired worker has exited by then.
+type poolSim struct {
+	t    *testing.T
+	m    *Master
+	next int
+}
+
+type quietObserver struct{}
+
+func (quietObserver) Event(Event) {}
+func (quietObserver) Log(LogLine) {}
+
+func newPoolSim(t *testing.T, lanes, workers int) *poolSim {
+	m := laneMaster(t, lanes, workers)
+	m.board.Close()
+	board, err := scoreboard.Create(64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { board.Close() })
+	m.board, m.obs, m.live, m.gen, m.lastGen = board, quietObserver{}, true, 1, 1
+	for i := 63; i >= 0; i-- {
+		m.freeSlots = append(m.freeSlots, i)
+	}
+	s := &poolSim{t: t, m: m, next: 1000}
+	m.startProc = func(gen int, _ string, slot int, lanes []int, now time.Time) (*proc, error) {
+		s.next++
+		return &proc{pid: s.next, slot: slot, gen: gen, started: now, lanes: lanes}, nil
+	}
+	m.stopProc = func(*proc) {}
+	return s
+}
+
+// step runs reconcile once; then every started worker is ready and every
+// retired one gone.
+func (s *poolSim) step() {
+	s.m.reconcile(time.Now())
+	for pid, p := range s.m.procs {
+		if p.retiring != "" {
+			delete(s.m.procs, pid)
+			s.m.freeSlots = append(s.m.freeSlots, p.slot)
+		} else {
+			p.ready = true
+		}
+	}
+}
+
+// settle steps until the pool stops changing and returns the most workers
+// alive at once. With held, every lane must have a ready worker after
+// every step.
+func (s *poolSim) settle(held bool) int {
+	s.t.Helper()
+	most := 0
+	for range 200 {
+		before, rolling := fmt.Sprint(s.state()), s.m.roll != nil
+		s.step()
+		most = max(most, len(s.m.procs))
+		if held {
+			s.checkLanesHeld()
+		}
+		if fmt.Sprint(s.state()) == before && !rolling && s.m.roll == nil {
+			return most
+		}
+	}
+	s.t.Fatalf("the pool does not settle after 200 steps: %v", s.state())
+	return most
+}
+
+// state lists the workers as "generation:lanes", sorted.
+func (s *poolSim) state() []string {
+	var out []string
+	for _, p := range s.m.procs {
+		out = append(out, fmt.Sprintf("%d:%v", p.gen, p.lanes))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (s *poolSim) checkLanesHeld() {
+	s.t.Helper()
+	for l := range s.m.laneCount() {
+		ok := false
+		for _, p := range s.m.procs {
+			if p.ready && p.serving() && hasLane(p, l) {
+				ok = true
+			}
+		}
+		if !ok {
+			s.t.Fatalf("lane %d has no ready worker: %v", l, s.state())
+		}
+	}
+}
+
+// checkTarget: as many serving workers as the target, every position
+// filled, every lane held.
+func (s *poolSim) checkTarget(gen int) {
+	s.t.Helper()
+	n := 0
+	for _, p := range s.m.procs {
+		if p.serving() {
+			n++
+			if p.gen != gen {
+				s.t.Errorf("worker of generation %d left: %v", p.gen, s.state())
+			}
+		}
+	}
+	if n != s.m.target || s.m.lanesUnfilled(gen) {
+		s.t.Fatalf("want %d workers filling every position, have %v", s.m.target, s.state())
+	}
+	s.checkLanesHeld()
+}
+
+// Every scale from n workers (n lanes) to k, then a rollout: the pool
+// settles on k workers of the new generation, and no lane is ever without
+// a ready worker along the way.
+func TestPoolSettlesOnEveryScaleAndRollout(t *testing.T) {
+	for n := 1; n <= 6; n++ {
+		for k := 1; k <= 8; k++ {
+			t.Run(fmt.Sprintf("%d-to-%d", n, k), func(t *testing.T) {
+				s := newPoolSim(t, n, n)
+				s.settle(false)
+				s.checkTarget(1)
+				s.m.target = k
+				most := s.settle(true)
+				s.checkTarget(1)
+				if limit := max(n, k) + n; most > limit {
+					t.Errorf("%d workers at once, want at most %d", most, limit)
+				}
+				s.m.lastGen = 2
+				s.m.startRollout(2, "app-2", "test")
+				s.settle(true)
+				s.checkTarget(2)
+			})
+		}
+	}
+}
+
+// A scale-down in the middle of a rollout: the new generation's workers
+// hold the lanes of the old positions, so it needs one more for the new
+// ones before the last old worker can go and the rollout can finish.
+func TestRolloutFinishesAfterScaleDownMidway(t *testing.T) {
+	for midway := 1; midway <= 5; midway++ {
+		t.Run(fmt.Sprintf("after-%d-steps", midway), func(t *testing.T) {
+			s := newPoolSim(t, 3, 3)
+			s.settle(false)
+			s.m.lastGen = 2
+			s.m.startRollout(2, "app-2", "test")
+			for range midway {
+				s.step()
+				s.checkLanesHeld()
+			}
+			s.m.target = 2
+			s.settle(true)
+			s.checkTarget(2)
+		})
+	}
+}
+
+// --reuse-port never shares a port with a server already there: SO_REUSEPORT
+// alone would let a second one bind it without a word.
+func TestReusePortRefusesABoundPort(t *testing.T) {
+	first, err := bindTCP("127.0.0.1:0", false, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeListeners([]*listener{first})
+	if len(first.lanes) != 2 {
+		t.Fatalf("%d lanes, want 2", len(first.lanes))
+	}
+	second, err := bindTCP(first.addr, false, 2)
+	if err == nil {
+		closeListeners([]*listener{second})
+		t.Fatalf("a second --reuse-port server bound %s", first.addr)
+	}
+	if !strings.Contains(err.Error(), "address already in use") {
+		t.Errorf("error %q, want address already in use", err)
 	}
 }

@@ -86,12 +86,13 @@ func bind(c *Config) ([]*listener, error) {
 }
 
 // lanes is how many sockets each TCP address gets: with --reuse-port, one
-// per worker, else 0 (one socket, without SO_REUSEPORT).
+// per worker, else 0 (one socket, without SO_REUSEPORT; also with
+// --max-workers 0, where one process serves).
 func (c *Config) lanes() int {
 	if !c.ReusePort {
 		return 0
 	}
-	return max(1, c.Workers)
+	return c.Workers
 }
 
 // bindTCP binds addr; with lanes > 0 it binds that many sockets to it, each
@@ -119,6 +120,16 @@ func bindTCP(addr string, ipv6 bool, lanes int) (*listener, error) {
 		network = "tcp" // all addresses, v4 and v6 where the system allows
 	}
 	var lc net.ListenConfig
+	if lanes > 0 && port != "0" {
+		// SO_REUSEPORT would let us share the port with a server already
+		// there (of the same user) without a word: bind once without it
+		// first, to refuse that as any bind would.
+		probe, err := net.Listen(network, addr)
+		if err != nil {
+			return nil, bindError(addr, err)
+		}
+		probe.Close()
+	}
 	if lanes > 0 {
 		lc.Control = func(_, _ string, c syscall.RawConn) error {
 			var err error
@@ -132,10 +143,7 @@ func bindTCP(addr string, ipv6 bool, lanes int) (*listener, error) {
 	}
 	ln, err := lc.Listen(context.Background(), network, addr)
 	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("listen %s: address already in use (another server runs there?)", addr)
-		}
-		return nil, fmt.Errorf("listen %s: %w", addr, unwrapOp(err))
+		return nil, bindError(addr, err)
 	}
 	ta := ln.Addr().(*net.TCPAddr)
 	fd, err := holdSocket(ln.(*net.TCPListener))
@@ -170,6 +178,13 @@ func bindTCP(addr string, ipv6 bool, lanes int) (*listener, error) {
 		}
 	}
 	return &listener{fd: fd, lanes: fds, network: "tcp", addr: ta.String(), url: "http://" + shown + "/"}, nil
+}
+
+func bindError(addr string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("listen %s: address already in use (another server runs there?)", addr)
+	}
+	return fmt.Errorf("listen %s: %w", addr, unwrapOp(err))
 }
 
 func bindUnix(path string) (*listener, error) {

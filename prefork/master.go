@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,6 +59,11 @@ type Master struct {
 	notec   chan string // errors from helpers, to report
 
 	watcher *watcher.Watcher
+
+	// startProc starts a worker (startWorker) and stopProc asks one to
+	// exit (SIGTERM); the pool's unit tests replace them.
+	startProc func(gen int, binary string, slot int, lanes []int, now time.Time) (*proc, error)
+	stopProc  func(p *proc)
 
 	// Owned by the loop goroutine.
 	procs       map[int]*proc // by pid
@@ -179,6 +185,8 @@ func New(cfg Config, obs Observer) (*Master, error) {
 		errw:    writerSink(os.Stderr),
 		outw:    writerSink(os.Stdout),
 	}
+	m.startProc = m.startWorker
+	m.stopProc = func(p *proc) { syscall.Kill(p.pid, syscall.SIGTERM) }
 	return m, nil
 }
 
@@ -444,9 +452,10 @@ func (m *Master) reconcile(now time.Time) time.Time {
 		}
 		starting++
 	}
-	if starting == 0 && len(m.procs) < 2*m.target && m.lanesUnfilled(m.gen) {
+	if starting == 0 && len(m.procs) < m.laneCount()+m.target && m.lanesUnfilled(m.gen) {
 		// --reuse-port, scaled down: a worker for the lanes of a
 		// position nobody holds; the workers it covers go once it serves.
+		// (At most one worker per lane may be finishing meanwhile.)
 		if wait := m.spawnWait(now); !wait.IsZero() {
 			return wait
 		}
@@ -490,12 +499,15 @@ func (m *Master) reconcileRollout(now time.Time, r *rollout) time.Time {
 		if iv := m.cfg.SpawnInterval; iv > 0 && now.Sub(m.lastRetire) < iv {
 			return m.lastRetire.Add(iv)
 		}
-		p := m.pickRetiree(old, append(fresh, old...), false)
+		p := m.pickRetiree(old, slices.Concat(fresh, old), false)
+		if p == nil {
+			break // --reuse-port: each holds a lane no ready worker shares yet
+		}
 		m.retire(p, "replaced by generation "+strconv.Itoa(r.gen))
 		m.lastRetire = now
 		old = removeProc(old, p)
 	}
-	if len(fresh) < m.target && freshStarting == 0 {
+	if (len(fresh) < m.target || m.lanesUnfilled(r.gen)) && freshStarting == 0 {
 		if wait := m.spawnWait(now); !wait.IsZero() {
 			return wait
 		}
@@ -538,20 +550,19 @@ func (m *Master) spawnWait(now time.Time) time.Time {
 }
 
 // pickRetiree picks one of ps to retire: a worker still starting, else an
-// idle one, else the youngest. With --reuse-port it prefers one that can go
-// without leaving a lane to wait; with strict, only such a one, and only if
-// every position keeps a worker (see spare; nil if there is none).
-func (m *Master) pickRetiree(ps, pool []*proc, strict bool) *proc {
+// idle one, else the youngest. With --reuse-port only one that can go
+// without leaving a lane to wait (other ready workers of pool hold its
+// lanes) and, with keepPositions, without emptying a position of the
+// current target (see spare); nil if there is none.
+func (m *Master) pickRetiree(ps, pool []*proc, keepPositions bool) *proc {
 	if m.laneCount() > 0 {
 		var spare []*proc
 		for _, p := range ps {
-			if m.spare(p, pool, strict) {
+			if m.spare(p, pool, keepPositions) {
 				spare = append(spare, p)
 			}
 		}
-		if len(spare) > 0 || strict {
-			ps = spare
-		}
+		ps = spare
 	}
 	if len(ps) == 0 {
 		return nil
@@ -586,7 +597,7 @@ func removeProc(ps []*proc, p *proc) []*proc {
 // retire asks a worker to finish its requests and exit.
 func (m *Master) retire(p *proc, why string) {
 	p.retiring = why
-	syscall.Kill(p.pid, syscall.SIGTERM)
+	m.stopProc(p)
 }
 
 // budget draws a worker's request budget.
@@ -770,7 +781,7 @@ func (m *Master) spawn(gen int, binary string) error {
 	}
 	slotIdx := m.freeSlots[len(m.freeSlots)-1]
 	now := time.Now()
-	w, err := m.startWorker(gen, binary, slotIdx, m.nextLanes(gen), now)
+	w, err := m.startProc(gen, binary, slotIdx, m.nextLanes(gen), now)
 	if err != nil {
 		return err
 	}

@@ -27,8 +27,9 @@ type Listener struct {
 	Network string `json:"network"` // tcp, unix
 	Addr    string `json:"addr"`    // as bound, for messages
 	TLS     bool   `json:"tls"`
-	// Lane: a socket of this worker's own (--reuse-port), which no other
-	// worker accepts on, so waiting for peers to accept is pointless.
+	// Lane: one of the sockets of an address bound with SO_REUSEPORT
+	// (--reuse-port). The kernel picks the socket of each connection, so
+	// waiting for peers to accept (the worker's balancing) is pointless.
 	Lane bool `json:"lane,omitempty"`
 }
 
