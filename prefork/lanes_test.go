@@ -33,7 +33,7 @@ func TestLanesFor(t *testing.T) {
 // laneMaster is a master with n lanes, target workers and the given
 // serving, ready workers of generation 1 (each a list of lanes).
 func laneMaster(t *testing.T, n, target int, workers ...[]int) *Master {
-	board, err := scoreboard.Create(8)
+	board, err := scoreboard.Create(64)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,14 +141,8 @@ func (quietObserver) Log(LogLine) {}
 
 func newPoolSim(t *testing.T, lanes, workers int) *poolSim {
 	m := laneMaster(t, lanes, workers)
-	m.board.Close()
-	board, err := scoreboard.Create(64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { board.Close() })
-	m.board, m.obs, m.live, m.gen, m.lastGen = board, quietObserver{}, true, 1, 1
-	for i := 63; i >= 0; i-- {
+	m.obs, m.live, m.gen, m.lastGen = quietObserver{}, true, 1, 1
+	for i := m.board.Len() - 1; i >= 0; i-- {
 		m.freeSlots = append(m.freeSlots, i)
 	}
 	s := &poolSim{t: t, m: m, next: 1000}

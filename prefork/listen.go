@@ -141,14 +141,9 @@ func bindTCP(addr string, ipv6 bool, lanes int) (*listener, error) {
 			return err
 		}
 	}
-	ln, err := lc.Listen(context.Background(), network, addr)
+	fd, ta, err := listenHeld(&lc, network, addr)
 	if err != nil {
 		return nil, bindError(addr, err)
-	}
-	ta := ln.Addr().(*net.TCPAddr)
-	fd, err := holdSocket(ln.(*net.TCPListener))
-	if err != nil {
-		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
 	var fds []int
 	if lanes > 0 {
@@ -156,18 +151,14 @@ func bindTCP(addr string, ipv6 bool, lanes int) (*listener, error) {
 		// The other lanes bind the address the first one got (-p 0
 		// picks a port once).
 		for len(fds) < lanes {
-			ln, err := lc.Listen(context.Background(), network, ta.String())
-			if err == nil {
-				var lfd int
-				if lfd, err = holdSocket(ln.(*net.TCPListener)); err == nil {
-					fds = append(fds, lfd)
-					continue
+			lfd, _, err := listenHeld(&lc, network, ta.String())
+			if err != nil {
+				for _, f := range fds {
+					unix.Close(f)
 				}
+				return nil, fmt.Errorf("listen %s: socket %d of --reuse-port: %w", addr, len(fds)+1, unwrapOp(err))
 			}
-			for _, f := range fds {
-				unix.Close(f)
-			}
-			return nil, fmt.Errorf("listen %s: socket %d of --reuse-port: %w", addr, len(fds)+1, unwrapOp(err))
+			fds = append(fds, lfd)
 		}
 	}
 	shown := ta.String()
@@ -178,6 +169,18 @@ func bindTCP(addr string, ipv6 bool, lanes int) (*listener, error) {
 		}
 	}
 	return &listener{fd: fd, lanes: fds, network: "tcp", addr: ta.String(), url: "http://" + shown + "/"}, nil
+}
+
+// listenHeld binds a TCP socket with lc and returns it as a descriptor for
+// the master to hold (see holdSocket), with the address it got.
+func listenHeld(lc *net.ListenConfig, network, addr string) (int, *net.TCPAddr, error) {
+	ln, err := lc.Listen(context.Background(), network, addr)
+	if err != nil {
+		return -1, nil, err
+	}
+	ta := ln.Addr().(*net.TCPAddr)
+	fd, err := holdSocket(ln.(*net.TCPListener))
+	return fd, ta, err
 }
 
 func bindError(addr string, err error) error {
@@ -321,8 +324,10 @@ func closeListeners(ls []*listener) {
 		}
 		l.closed = true
 		unix.Close(l.fd)
-		for _, fd := range l.lanes[min(1, len(l.lanes)):] {
-			unix.Close(fd)
+		if len(l.lanes) > 1 {
+			for _, fd := range l.lanes[1:] { // lanes[0] is fd
+				unix.Close(fd)
+			}
 		}
 		if l.path != "" {
 			os.Remove(l.path)

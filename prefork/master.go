@@ -442,13 +442,8 @@ func (m *Master) reconcile(now time.Time) time.Time {
 		if len(m.procs) >= 2*m.target {
 			break // as many still finishing as serving: wait for exits
 		}
-		if wait := m.spawnWait(now); !wait.IsZero() {
-			return wait
-		}
-		if err := m.spawn(m.gen, m.binary); err != nil {
-			m.emit(Event{Kind: EventError, Message: err.Error()})
-			m.noteCrash(now)
-			return m.backoffTill
+		if later, ok := m.spawnNow(now); !ok {
+			return later
 		}
 		starting++
 	}
@@ -456,13 +451,8 @@ func (m *Master) reconcile(now time.Time) time.Time {
 		// --reuse-port, scaled down: a worker for the lanes of a
 		// position nobody holds; the workers it covers go once it serves.
 		// (At most one worker per lane may be finishing meanwhile.)
-		if wait := m.spawnWait(now); !wait.IsZero() {
-			return wait
-		}
-		if err := m.spawn(m.gen, m.binary); err != nil {
-			m.emit(Event{Kind: EventError, Message: err.Error()})
-			m.noteCrash(now)
-			return m.backoffTill
+		if later, ok := m.spawnNow(now); !ok {
+			return later
 		}
 	}
 	for n := len(alive); n > m.target; n-- {
@@ -536,6 +526,20 @@ func (m *Master) oldStopAccepting(gen int) bool {
 		}
 	}
 	return true
+}
+
+// spawnNow starts a worker of the current generation if one may start now.
+// If not, or if the start failed, it returns when to try again.
+func (m *Master) spawnNow(now time.Time) (later time.Time, ok bool) {
+	if wait := m.spawnWait(now); !wait.IsZero() {
+		return wait, false
+	}
+	if err := m.spawn(m.gen, m.binary); err != nil {
+		m.emit(Event{Kind: EventError, Message: err.Error()})
+		m.noteCrash(now)
+		return m.backoffTill, false
+	}
+	return time.Time{}, true
 }
 
 // spawnWait returns when the next spawn may happen, or zero for now.
