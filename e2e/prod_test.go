@@ -1318,6 +1318,33 @@ func TestProdSystemdActivation(t *testing.T) {
 	}
 }
 
+// refusedWithSystemdSocket runs starlight with args and the app under
+// socket activation, with f as the one passed socket, and checks that it
+// exits 1 with want in its log and no worker started.
+func refusedWithSystemdSocket(t *testing.T, f *os.File, args []string, want string) {
+	t.Helper()
+	app := testApp(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	argv := append([]string{"-c", `LISTEN_PID=$$ exec "$0" "$@"`, starlightBin}, args...)
+	cmd := exec.CommandContext(ctx, "sh", append(argv, app)...)
+	cmd.Env = childEnv("LISTEN_FDS=1")
+	cmd.ExtraFiles = []*os.File{f}
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := startCmd(cmd); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 1 {
+		t.Errorf("exit status %d (%v), want 1", code, err)
+	}
+	if !strings.Contains(stderr.String(), want) || strings.Contains(stderr.String(), "spawned") {
+		t.Errorf("stderr %q, want %q and no worker", stderr.String(), want)
+	}
+	assertNothingLeft(t, app)
+}
+
 // A passed descriptor that is no listening stream socket: exit 1, saying
 // which.
 func TestProdSystemdBadSocket(t *testing.T) {
@@ -1332,25 +1359,8 @@ func TestProdSystemdBadSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	app := testApp(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "sh", "-c", `LISTEN_PID=$$ exec "$0" "$@"`, starlightBin, "--workers", "1", "-l", "127.0.0.1:"+itoa(freePort(t)), app)
-	cmd.Env = childEnv("LISTEN_FDS=1")
-	cmd.ExtraFiles = []*os.File{f}
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := startCmd(cmd); err != nil {
-		t.Fatal(err)
-	}
-	err = cmd.Wait()
-	if code := cmd.ProcessState.ExitCode(); code != 1 {
-		t.Errorf("exit status %d (%v), want 1", code, err)
-	}
-	if want := "socket activation: fd 3: not a stream socket"; !strings.Contains(stderr.String(), want) || strings.Contains(stderr.String(), "spawned") {
-		t.Errorf("stderr %q, want %q and no worker", stderr.String(), want)
-	}
-	assertNothingLeft(t, app)
+	refusedWithSystemdSocket(t, f, []string{"--workers", "1", "-l", "127.0.0.1:" + itoa(freePort(t))},
+		"socket activation: fd 3: not a stream socket")
 }
 
 // --reuse-port binds a socket per worker, which a socket from systemd
@@ -1367,25 +1377,8 @@ func TestProdSystemdReusePortRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	app := testApp(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "sh", "-c", `LISTEN_PID=$$ exec "$0" "$@"`, starlightBin, "--reuse-port", "--workers", "2", app)
-	cmd.Env = childEnv("LISTEN_FDS=1")
-	cmd.ExtraFiles = []*os.File{f}
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := startCmd(cmd); err != nil {
-		t.Fatal(err)
-	}
-	err = cmd.Wait()
-	if code := cmd.ProcessState.ExitCode(); code != 1 {
-		t.Errorf("exit status %d (%v), want 1", code, err)
-	}
-	if want := "--reuse-port binds a socket per worker, and the sockets come from systemd"; !strings.Contains(stderr.String(), want) || strings.Contains(stderr.String(), "spawned") {
-		t.Errorf("stderr %q, want %q and no worker", stderr.String(), want)
-	}
-	assertNothingLeft(t, app)
+	refusedWithSystemdSocket(t, f, []string{"--reuse-port", "--workers", "2"},
+		"--reuse-port binds a socket per worker, and the sockets come from systemd")
 }
 
 // ---- no pool ----------------------------------------------------------------

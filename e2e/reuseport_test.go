@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"fmt"
+	"net/http"
 	"os"
 	"regexp"
 	"slices"
@@ -105,12 +106,11 @@ func TestReusePortGivesEachWorkerItsOwnSocket(t *testing.T) {
 	// A killed worker's socket keeps its connections until the
 	// replacement, given the same socket, accepts them.
 	victim := s.workers()[0]
-	load := make(chan *loadResult)
-	go func() { load <- loadPIDs(s, c, 4, 400, 30*time.Second, nil) }()
-	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	r = <-load
+	r = duringLoad(s, c, 400, func() {
+		if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+			t.Error(err)
+		}
+	})
 	if n := r.errs.count(); n > 0 {
 		t.Errorf("%d of %d requests failed while worker %d was killed: %s", n, r.requests.Load(), victim, r.errs.String())
 	}
@@ -127,14 +127,7 @@ func TestReusePortGivesEachWorkerItsOwnSocket(t *testing.T) {
 
 	// Scaled down to 2, one worker takes two sockets: none is left
 	// without a worker, and no request fails meanwhile.
-	go func() { load <- loadPIDs(s, c, 4, 400, 30*time.Second, nil) }()
-	s.signal(t, syscall.SIGTTOU)
-	s.waitLog(t, 5*time.Second, regexp.MustCompile(`starlight: workers: 2$`))
-	r = <-load
-	if n := r.errs.count(); n > 0 {
-		t.Errorf("%d of %d requests failed while scaling down: %s", n, r.requests.Load(), r.errs.String())
-	}
-	two := s.waitPool(t, 2, startTimeout)
+	two := scaleDownUnderLoad(t, s, c, 2, 400)
 	held := lanesOf(t, two, lanes)
 	sizes := []int{len(held[two[0]]), len(held[two[1]])}
 	slices.Sort(sizes)
@@ -147,16 +140,32 @@ func TestReusePortGivesEachWorkerItsOwnSocket(t *testing.T) {
 	}
 
 	// Down to 1: the one worker left takes all three.
-	go func() { load <- loadPIDs(s, c, 4, 300, 30*time.Second, nil) }()
-	s.signal(t, syscall.SIGTTOU)
-	s.waitLog(t, 5*time.Second, regexp.MustCompile(`starlight: workers: 1$`))
-	r = <-load
-	if n := r.errs.count(); n > 0 {
-		t.Errorf("%d of %d requests failed while scaling down to 1: %s", n, r.requests.Load(), r.errs.String())
-	}
-	one := s.waitPool(t, 1, startTimeout)
+	one := scaleDownUnderLoad(t, s, c, 1, 300)
 	if got := lanesOf(t, one, lanes)[one[0]]; len(got) != 3 {
 		t.Errorf("the last worker holds %v, want all 3 sockets", got)
 	}
 	s.stop(t)
+}
+
+// duringLoad runs total GET /pid requests from 4 clients while do runs,
+// and returns what they saw.
+func duringLoad(s *server, c *http.Client, total int, do func()) *loadResult {
+	load := make(chan *loadResult, 1) // the load finishes even if do stops the test
+	go func() { load <- loadPIDs(s, c, 4, total, 30*time.Second, nil) }()
+	do()
+	return <-load
+}
+
+// scaleDownUnderLoad sends SIGTTOU under a load of total requests, checks
+// that none failed, and returns the pool once it is down to want workers.
+func scaleDownUnderLoad(t *testing.T, s *server, c *http.Client, want, total int) []int {
+	t.Helper()
+	r := duringLoad(s, c, total, func() {
+		s.signal(t, syscall.SIGTTOU)
+		s.waitLog(t, 5*time.Second, regexp.MustCompile(`starlight: workers: `+strconv.Itoa(want)+`$`))
+	})
+	if n := r.errs.count(); n > 0 {
+		t.Errorf("%d of %d requests failed while scaling down to %d: %s", n, r.requests.Load(), want, r.errs.String())
+	}
+	return s.waitPool(t, want, startTimeout)
 }
