@@ -53,11 +53,7 @@ func child(spec string) int {
 // checks that every increment of every process is seen by the parent.
 func TestAcrossProcesses(t *testing.T) {
 	const workers, reqs = 8, 20000
-	b, err := Create(workers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := newBoard(t, workers)
 	for i := 0; i < workers; i++ {
 		b.Slot(i).Reset(7, reqs, 1)
 	}
@@ -96,11 +92,7 @@ func TestAcrossProcesses(t *testing.T) {
 }
 
 func TestInFlight(t *testing.T) {
-	b, err := Create(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := newBoard(t, 1)
 	s := b.Slot(0)
 	s.Reset(1, 0, 0)
 	if line, _ := s.InFlight(); line != "" {
@@ -135,11 +127,7 @@ func TestInFlight(t *testing.T) {
 }
 
 func TestConcurrentWritersAndReader(t *testing.T) {
-	b, err := Create(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := newBoard(t, 1)
 	s := b.Slot(0)
 	s.Reset(1, 0, 0)
 	var wg sync.WaitGroup
@@ -170,11 +158,7 @@ func TestConcurrentWritersAndReader(t *testing.T) {
 }
 
 func TestSlotOutOfRange(t *testing.T) {
-	b, err := Create(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := newBoard(t, 2)
 	defer func() {
 		if recover() == nil {
 			t.Fatal("no panic for slot 2 of 2")
@@ -184,22 +168,14 @@ func TestSlotOutOfRange(t *testing.T) {
 }
 
 func TestOpenTooSmall(t *testing.T) {
-	b, err := Create(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := newBoard(t, 2)
 	if _, err := Open(b.File(), 3); err == nil {
 		t.Fatal("Open of 2 slots as 3 succeeded")
 	}
 }
 
 func TestInUseIsTheHighWaterMark(t *testing.T) {
-	b, err := Create(8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := newBoard(t, 8)
 	if n := b.InUse(); n != 0 {
 		t.Fatalf("fresh board: %d slots in use", n)
 	}
@@ -222,11 +198,7 @@ func TestInUseIsTheHighWaterMark(t *testing.T) {
 // A worker that died in the middle of writing its line leaves the
 // sequence odd; the slot's next worker still gets its requests on record.
 func TestResetClearsAnInterruptedLine(t *testing.T) {
-	b, err := Create(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := newBoard(t, 1)
 	s := b.Slot(0)
 	s.Reset(1, 0, 0)
 	s.lineSeq.Store(7) // odd: a writer never finished
@@ -240,4 +212,15 @@ func TestResetClearsAnInterruptedLine(t *testing.T) {
 	if line, _ := s.InFlight(); line != "GET /next" {
 		t.Fatalf("line %q", line)
 	}
+}
+
+// newBoard creates a board of n slots, closed when the test ends.
+func newBoard(t *testing.T, n int) *Board {
+	t.Helper()
+	b, err := Create(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
 }
