@@ -1,0 +1,60 @@
+package e2e
+
+import (
+	"context"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// bench/run in its shortest form (1 s per run, three scenarios) prints the
+// table it documents: a row per scenario and mode with a ratio to plain
+// net/http, no failed request, then idle memory and the time to the first
+// 200. Not a speed test: only the report is checked. It runs alone (not in
+// parallel), and never writes bench/RESULTS.md.
+func TestBenchRunPrintsItsTable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "bench/run")
+	cmd.Dir = ".."
+	cmd.Env = childEnv("DURATION=1", "ROUNDS=1", "BENCH_ONLY=plain sl-2 reuse", "BENCH_MODES=keepalive close",
+		"QUIET_WAIT=0", "BENCH_PORT="+itoa(freePort(t)))
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("bench/run: %v\n%s", err, stderr.String())
+	}
+	report := string(out)
+	row := regexp.MustCompile(`(?m)^\| (keepalive|close) \| (.+?) \| (\d+) \| ([\d.]+) \| ([\d.]+) \| (\d+) \| ([\d.]+)× \|$`)
+	rows := map[string]string{}
+	for _, m := range row.FindAllStringSubmatch(report, -1) {
+		rows[m[1]+"/"+m[2]] = m[7]
+		if m[6] != "0" {
+			t.Errorf("%s %s: %s errors", m[1], m[2], m[6])
+		}
+	}
+	for _, mode := range []string{"keepalive", "close"} {
+		for _, s := range []string{"plain net/http (one process, GOMAXPROCS", "starlight --quiet, 2 workers", "starlight --quiet, 2 workers, --reuse-port"} {
+			found := false
+			for k, ratio := range rows {
+				if strings.HasPrefix(k, mode+"/"+s) && (!strings.HasPrefix(s, "plain") || ratio == "1.00") {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("no %s row for %q (plain at 1.00×) in:\n%s", mode, s, report)
+			}
+		}
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^\| starlight, 2 workers, after 1 request \| 3 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|$`),
+		regexp.MustCompile(`(?m)^Start to first 200 .*: median \d+ ms`),
+	} {
+		if !want.MatchString(report) {
+			t.Errorf("report lacks %s:\n%s", want, report)
+		}
+	}
+}
