@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/starlight-go/starlight/internal/proto"
 	"github.com/starlight-go/starlight/internal/scoreboard"
 )
 
@@ -19,15 +20,52 @@ import (
 // loaded worker never waits, so someone always accepts; a wait is bounded,
 // and a worker whose wait ran out (a peer stuck in a long request) stops
 // balancing for a while.
+//
+// Only long-lived connections are worth it. A connection that carries one
+// request is gone a moment after it is accepted, and waiting for a peer
+// to take it only delays it: with keep-alive off, workers do not balance
+// at all (see balances), and with keep-alive on they stop waiting while
+// their connections carry one request each (clients that send
+// "Connection: close", such as a proxy speaking HTTP/1.0) and no
+// connection has carried a second one lately.
 const (
 	balanceSlack = 1                     // connections over the least loaded worker's that still accept at once
 	balanceStep  = 20 * time.Microsecond // how often a waiting worker looks again
 	balanceWait  = 10 * time.Millisecond // the longest wait before one accept (a busy machine may not run the peer for a few ms)
 	balancePause = time.Second           // no balancing after a wait ran out
+	trafficSpan  = time.Second           // how long a one-request or a reused connection counts as recent
 )
 
 type balancer struct {
 	pausedUntil atomic.Int64 // unix ns
+	lastSingle  atomic.Int64 // unix ns: a connection closed after its first request
+	lastReuse   atomic.Int64 // unix ns: a connection carried a second request
+}
+
+// balances reports whether a worker balances accepts on a listener: not
+// when it is the only process, not on a socket of its own (--reuse-port),
+// and not with keep-alive off, where every connection carries one request.
+func balances(spec *proto.Spec, l proto.Listener) bool {
+	return !spec.Standalone && !l.Lane && spec.MaxKeepaliveReqs != 1
+}
+
+// served notes the traffic a request shows: its connection's first
+// request and its last (single), or its second (reused).
+func (b *balancer) served(requests int, closing bool, now int64) {
+	switch {
+	case requests == 1 && closing:
+		if now-b.lastSingle.Load() > int64(trafficSpan/16) {
+			b.lastSingle.Store(now)
+		}
+	case requests == 2:
+		b.lastReuse.Store(now)
+	}
+}
+
+// singleRequests reports whether connections lately carried one request
+// each, and none a second.
+func (b *balancer) singleRequests(now int64) bool {
+	return now-b.lastSingle.Load() < int64(trafficSpan) && now-b.lastReuse.Load() >= int64(trafficSpan)
 }
 
 type balancedListener struct {
@@ -47,7 +85,7 @@ func (s *server) yieldAccept() {
 		return
 	}
 	now := time.Now()
-	if now.UnixNano() < s.balance.pausedUntil.Load() {
+	if ns := now.UnixNano(); ns < s.balance.pausedUntil.Load() || s.balance.singleRequests(ns) {
 		return
 	}
 	deadline := now.Add(balanceWait)

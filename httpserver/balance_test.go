@@ -1,8 +1,10 @@
 package httpserver
 
 import (
+	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"testing"
 	"time"
@@ -84,6 +86,59 @@ func TestBalancePausesWhenPeerDoesNotAccept(t *testing.T) {
 	s.yieldAccept()
 	if waited := time.Since(begin); waited >= balanceWait {
 		t.Errorf("waited again (%s) while balancing is paused", waited)
+	}
+}
+
+func TestBalances(t *testing.T) {
+	for _, c := range []struct {
+		spec proto.Spec
+		l    proto.Listener
+		want bool
+	}{
+		{proto.Spec{MaxKeepaliveReqs: 100}, proto.Listener{}, true},
+		{proto.Spec{MaxKeepaliveReqs: 0}, proto.Listener{}, true},
+		{proto.Spec{MaxKeepaliveReqs: 1}, proto.Listener{}, false},
+		{proto.Spec{MaxKeepaliveReqs: 100}, proto.Listener{Lane: true}, false},
+		{proto.Spec{MaxKeepaliveReqs: 100, Standalone: true}, proto.Listener{}, false},
+	} {
+		if got := balances(&c.spec, c.l); got != c.want {
+			t.Errorf("keep-alive reqs %d, lane %v, standalone %v: balances %v, want %v",
+				c.spec.MaxKeepaliveReqs, c.l.Lane, c.spec.Standalone, got, c.want)
+		}
+	}
+}
+
+// request serves one request on a connection that has carried done
+// requests before, with "Connection: close" when closing.
+func request(s *server, done int, closing bool) {
+	ci := &connInfo{requests: done}
+	r := httptest.NewRequest("GET", "/", nil)
+	r = r.WithContext(context.WithValue(r.Context(), connKey{}, ci))
+	r.Close = closing
+	s.ServeHTTP(httptest.NewRecorder(), r)
+}
+
+// While connections carry one request each, a crowded worker accepts at
+// once; a connection that carries a second request brings the wait back.
+func TestNoBalanceForOneRequestConnections(t *testing.T) {
+	s, peer := twoWorkers(t)
+	s.slot.Conns.Store(20)
+	peer.Conns.Store(0) // ready, but it never accepts: a wait would run out
+	request(s, 0, true)
+	if !s.balance.singleRequests(time.Now().UnixNano()) {
+		t.Fatal("a first request with Connection: close did not count as a one-request connection")
+	}
+	s.yieldAccept()
+	if s.balance.pausedUntil.Load() != 0 {
+		t.Fatal("waited for the peer while connections carry one request each")
+	}
+	request(s, 1, false)
+	if s.balance.singleRequests(time.Now().UnixNano()) {
+		t.Fatal("a connection carried a second request, and balancing stayed off")
+	}
+	s.yieldAccept()
+	if s.balance.pausedUntil.Load() == 0 {
+		t.Error("did not wait for the peer once a connection carried a second request")
 	}
 }
 

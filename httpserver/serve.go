@@ -98,7 +98,7 @@ func serveWorker(h http.Handler, spec *proto.Spec) error {
 		if err != nil {
 			return fmt.Errorf("httpserver: inherited listener %s (fd %d): %w", l.Addr, l.FD, err)
 		}
-		if !spec.Standalone && !l.Lane {
+		if balances(spec, l) {
 			ln = balancedListener{ln, s}
 		}
 		if l.TLS {

@@ -138,9 +138,12 @@ func (s *server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	if ci != nil {
 		ci.requests++
+		if s.board != nil {
+			s.balance.served(ci.requests, r.Close, now.UnixNano())
+		}
 		if m := s.set.maxKeepaliveReqs; m > 1 && ci.requests >= m {
 			closing = true
-		} else if m != 1 && s.board != nil && s.overloaded() {
+		} else if m != 1 && !r.Close && s.board != nil && s.overloaded() {
 			closing = true // the client reconnects, to a less loaded worker
 		}
 		if closing {
