@@ -73,6 +73,8 @@ func (e *BuildError) Error() string {
 	return fmt.Sprintf("build %s: %v", e.Dir, e.Err)
 }
 
+func (e *BuildError) Unwrap() error { return e.Err }
+
 // buildApp runs go build for a into out. ctx cancels a build that a newer
 // change made stale.
 func buildApp(ctx context.Context, a *app, out string) error {

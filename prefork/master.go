@@ -237,6 +237,10 @@ func (m *Master) Serve() (int, error) {
 
 func (m *Master) setup() (int, error) {
 	m.started = time.Now()
+	// Signals are the master's from the start: a stop during the first
+	// build must cancel it and clean up, and TTIN must not stop the
+	// process (the default action of an untrapped SIGTTIN).
+	m.trapSignals()
 	if m.cfg.Umask >= 0 {
 		syscall.Umask(m.cfg.Umask)
 	}
@@ -269,9 +273,8 @@ func (m *Master) setup() (int, error) {
 		}
 		m.buildDir = dir
 		m.binary = filepath.Join(dir, "app-1")
-		m.info("building %s", m.app.name)
-		if err := buildApp(context.Background(), m.app, m.binary); err != nil {
-			return ExitFailure, err
+		if code, err := m.firstBuild(); err != nil {
+			return code, err
 		}
 	} else {
 		m.binary = m.app.binary
@@ -333,7 +336,6 @@ func (m *Master) setup() (int, error) {
 		return ExitFailure, fmt.Errorf("pipe: %w", err)
 	}
 	m.spawner = newSpawner()
-	m.trapSignals()
 	if m.watching() {
 		if err := m.startWatcher(); err != nil {
 			return ExitFailure, err
@@ -347,6 +349,79 @@ func (m *Master) setup() (int, error) {
 		Message: fmt.Sprintf("starlight %s serving %s with %s (pid %d)", m.app.name, strings.Join(urls, " "), plural(m.target, "worker"), os.Getpid())})
 	m.publish()
 	return 0, nil
+}
+
+// firstBuild builds the app before anything is bound. SIGTERM, SIGINT
+// or SIGQUIT cancels the build and ends the start; other signals wait for
+// the loop, which handles them once the master serves.
+func (m *Master) firstBuild() (int, error) {
+	m.info("building %s", m.app.name)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- buildApp(ctx, m.app, m.binary) }()
+	var held []os.Signal
+	defer func() {
+		for _, s := range held {
+			select {
+			case m.sigc <- s:
+			default: // full: signals that arrived meanwhile come first
+			}
+		}
+	}()
+	var stopped string
+	for {
+		select {
+		case s := <-m.sigc:
+			switch {
+			case !isStop(s):
+				held = append(held, s)
+			case stopped == "":
+				stopped = signalName(s.(syscall.Signal))
+				m.emit(Event{Kind: EventStopping, Signal: stopped, Message: "received " + stopped + " during the build: stopping"})
+				cancel()
+			}
+		case err := <-done:
+			if err != nil && stopped == "" {
+				// A Ctrl+C in the terminal reaches go build and the
+				// master at once: give the master's copy a moment.
+				stopped = m.stopSignal(50*time.Millisecond, &held)
+			}
+			if stopped != "" {
+				return ExitOK, &StoppedError{Signal: stopped}
+			}
+			return ExitFailure, err
+		}
+	}
+}
+
+// stopSignal waits up to d for SIGTERM, SIGINT or SIGQUIT and returns
+// its name, or ""; other signals are added to held.
+func (m *Master) stopSignal(d time.Duration, held *[]os.Signal) string {
+	timeout := time.After(d)
+	for {
+		select {
+		case s := <-m.sigc:
+			if isStop(s) {
+				return signalName(s.(syscall.Signal))
+			}
+			*held = append(*held, s)
+		case <-timeout:
+			return ""
+		}
+	}
+}
+
+func isStop(s os.Signal) bool {
+	return s == syscall.SIGTERM || s == syscall.SIGINT || s == syscall.SIGQUIT
+}
+
+// StoppedError is a stop asked for before the master served: the exit
+// status is 0, and the message says why nothing was served.
+type StoppedError struct{ Signal string }
+
+func (e *StoppedError) Error() string {
+	return "stopped by " + e.Signal + " before serving"
 }
 
 // cleanup releases what setup acquired; workers are gone by now.
