@@ -24,6 +24,8 @@ func TestBadOptions(t *testing.T) {
 		{"--spawn-interval=-2", "--spawn-interval: must not be negative: \"-2\""},
 		{"--graceful-timeout=soon", "--graceful-timeout: not a number of seconds: \"soon\""},
 		{"--bogus", "unknown option --bogus"},
+		{"--listen=127.0.0.1:99999", `--listen: "127.0.0.1:99999": bad port "99999"`},
+		{"--socket=", "--socket: empty path"},
 	} {
 		t.Run(strings.TrimLeft(tc.arg, "-"), func(t *testing.T) {
 			t.Parallel()

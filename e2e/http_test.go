@@ -148,21 +148,25 @@ func TestAccessLog(t *testing.T) {
 	s.stop(t)
 }
 
-// -E sets the environment the app sees as $STARLIGHT_ENV.
+// -E sets the environment the app sees as $STARLIGHT_ENV; without -E,
+// the master's own $STARLIGHT_ENV does.
 func TestEnvOption(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		args []string
+		env  []string
 		want string
 	}{
-		{"production", []string{"-E", "production"}, "production"},
-		{"long-option", []string{"--env=staging"}, "staging"},
-		{"default", nil, "development"},
+		{"production", []string{"-E", "production"}, nil, "production"},
+		{"long-option", []string{"--env=staging"}, nil, "staging"},
+		{"default", nil, nil, "development"},
+		{"from-environment", nil, []string{"STARLIGHT_ENV=staging"}, "staging"},
+		{"option-over-environment", []string{"-E", "production"}, []string{"STARLIGHT_ENV=staging"}, "production"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := start(t, options{args: append([]string{"--workers", "2"}, tc.args...), ready: 2})
+			s := start(t, options{args: append([]string{"--workers", "2"}, tc.args...), env: tc.env, ready: 2})
 			for range 4 {
 				code, body, err := s.get(s.client, "/env")
 				if err != nil || code != http.StatusOK || body != tc.want+"\n" {

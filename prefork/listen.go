@@ -55,6 +55,25 @@ func isUnixAddr(a string) bool {
 	return strings.HasPrefix(a, "/") || strings.HasPrefix(a, "./") || strings.HasPrefix(a, "@") || strings.HasPrefix(a, "\x00") || strings.HasSuffix(a, ".sock")
 }
 
+// splitTCPAddr checks the form of a TCP address to listen on.
+func splitTCPAddr(addr string) (host, port string, err error) {
+	if !strings.Contains(addr, ":") {
+		return "", "", errors.New("want HOST:PORT, :PORT, [IPv6]:PORT, /path.sock or @abstract")
+	}
+	host, port, err = net.SplitHostPort(addr)
+	if err != nil {
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			err = errors.New(ae.Err) // the address is said already
+		}
+		return "", "", err
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return "", "", fmt.Errorf("bad port %q (0-65535)", port)
+	}
+	return host, port, nil
+}
+
 // bind opens every listener, or none: on error it closes what it opened.
 func bind(c *Config) ([]*listener, error) {
 	addrs, err := c.addresses()
@@ -98,15 +117,9 @@ func (c *Config) lanes() int {
 // bindTCP binds addr; with lanes > 0 it binds that many sockets to it, each
 // with SO_REUSEPORT.
 func bindTCP(addr string, ipv6 bool, lanes int) (*listener, error) {
-	if !strings.Contains(addr, ":") {
-		return nil, fmt.Errorf("listen %q: want HOST:PORT, :PORT, [IPv6]:PORT, /path.sock or @abstract", addr)
-	}
-	host, port, err := net.SplitHostPort(addr)
+	host, port, err := splitTCPAddr(addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen %q: %w", addr, err)
-	}
-	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		return nil, fmt.Errorf("listen %q: bad port %q", addr, port)
 	}
 	network := "tcp"
 	if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {

@@ -5,11 +5,15 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/starlight-go/starlight/internal/proto"
 )
 
 // ErrHelp and ErrVersion are returned by ParseArgs for -h and -v: the
@@ -87,6 +91,14 @@ func ParseArgs(args []string) (Config, error) {
 	if err := fs.Parse(args); err != nil {
 		return c, &UsageError{msg: cleanFlagError(err)}
 	}
+	if fs.Changed("socket") && c.Socket == "" {
+		return c, usageErrorf("--socket: empty path")
+	}
+	if !fs.Changed("env") {
+		if v := os.Getenv(proto.EnvEnv); v != "" {
+			c.Env = v // as Plack's -E defaults to $PLACK_ENV
+		}
+	}
 	if help {
 		return c, ErrHelp
 	}
@@ -120,6 +132,16 @@ func (c *Config) validate() error {
 	for _, l := range c.Listen {
 		if l == "" {
 			return usageErrorf("--listen: empty address")
+		}
+		if !isUnixAddr(l) {
+			if _, _, err := splitTCPAddr(l); err != nil {
+				return usageErrorf("--listen: %q: %v", l, err)
+			}
+		}
+	}
+	for _, p := range c.ReloadIgnore {
+		if _, err := filepath.Match(p, ""); err != nil {
+			return usageErrorf("--reload-ignore: %q: %v", p, err)
 		}
 	}
 	if c.NoReload && (c.Reload || len(c.ReloadDirs) > 0) {

@@ -67,6 +67,13 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"a", "b"}, "one APP expected, got 2"},
 		{[]string{"--min-reqs-per-child", "50", "--max-reqs-per-child", "10"}, "above --max-reqs-per-child"},
 		{[]string{"--no-reload", "-r"}, "--no-reload contradicts"},
+		{[]string{"-l", "nonsense"}, `--listen: "nonsense": want HOST:PORT`},
+		{[]string{"-l", "5137"}, `--listen: "5137": want HOST:PORT`},
+		{[]string{"-l", "127.0.0.1:99999"}, `--listen: "127.0.0.1:99999": bad port "99999" (0-65535)`},
+		{[]string{"-l", "127.0.0.1:"}, `--listen: "127.0.0.1:": bad port ""`},
+		{[]string{"-l", "http://127.0.0.1:5137"}, `--listen: "http://127.0.0.1:5137": too many colons`},
+		{[]string{"-S", ""}, "--socket: empty path"},
+		{[]string{"--reload-ignore", "["}, `--reload-ignore: "[": syntax error in pattern`},
 	} {
 		_, err := ParseArgs(tc.args)
 		var ue *UsageError
@@ -77,6 +84,21 @@ func TestParseErrors(t *testing.T) {
 		if msg := err.Error(); !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") {
 			t.Errorf("%q: %q, want one line containing %q", tc.args, msg, tc.want)
 		}
+	}
+}
+
+// -E defaults to $STARLIGHT_ENV, as Plack's -E does to $PLACK_ENV.
+func TestEnvFromEnvironment(t *testing.T) {
+	t.Setenv("STARLIGHT_ENV", "staging")
+	if c, err := ParseArgs([]string{"app"}); err != nil || c.Env != "staging" {
+		t.Errorf("$STARLIGHT_ENV=staging: env %q, %v", c.Env, err)
+	}
+	if c, err := ParseArgs([]string{"-E", "production", "app"}); err != nil || c.Env != "production" {
+		t.Errorf("$STARLIGHT_ENV=staging -E production: env %q, %v", c.Env, err)
+	}
+	t.Setenv("STARLIGHT_ENV", "")
+	if c, err := ParseArgs([]string{"app"}); err != nil || c.Env != DefaultEnv {
+		t.Errorf("$STARLIGHT_ENV empty: env %q, %v", c.Env, err)
 	}
 }
 

@@ -72,7 +72,7 @@ Process:
       --error-log FILE         the master's and the workers' stderr (default: stderr)
       --access-log FILE        Apache combined log; - = stdout (default: none)
   -E, --env ENV                passed to the app as STARLIGHT_ENV
-                               (default: development)
+                               (default: $STARLIGHT_ENV, else development)
   -q, --quiet                  no dashboard and no startup banner
 
 Reload:
