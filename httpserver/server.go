@@ -26,6 +26,11 @@ const (
 	// MaxHeaderBytes bounds the request line and headers together: a
 	// request over it gets 431 and is never served.
 	MaxHeaderBytes = 48 << 10
+
+	// headerSlack is what net/http reads beyond http.Server's
+	// MaxHeaderBytes before it answers 431 (room for its buffered
+	// reader): taken off, MaxHeaderBytes is the limit a client meets.
+	headerSlack = 4096
 )
 
 var serverValue = []string{"starlight/" + version.Version}
@@ -106,7 +111,7 @@ func newServer(app http.Handler, set settings) *server {
 		ReadHeaderTimeout: set.timeout,
 		ReadTimeout:       set.timeout,
 		IdleTimeout:       set.keepaliveTimeout,
-		MaxHeaderBytes:    MaxHeaderBytes,
+		MaxHeaderBytes:    MaxHeaderBytes - headerSlack,
 		ConnContext:       s.connContext,
 		ConnState:         s.connState,
 		ErrorLog:          s.logger,

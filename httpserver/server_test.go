@@ -298,6 +298,37 @@ func TestHostileRequests(t *testing.T) {
 	}
 }
 
+// A request line and headers of MaxHeaderBytes in all are served; a byte
+// more gets 431 and never reaches the handler.
+func TestHeaderLimit(t *testing.T) {
+	addr, _ := start(t, hello, settings{maxKeepaliveReqs: 1})
+	request := func(size int) string {
+		head := "GET /limit HTTP/1.1\r\nHost: x\r\nX-Big: "
+		tail := "\r\n\r\n"
+		return head + strings.Repeat("a", size-len(head)-len(tail)) + tail
+	}
+	for _, tc := range []struct {
+		size int
+		want int
+	}{
+		{MaxHeaderBytes, http.StatusOK},
+		{MaxHeaderBytes + 1, http.StatusRequestHeaderFieldsTooLarge},
+	} {
+		raw := request(tc.size)
+		if len(raw) != tc.size {
+			t.Fatalf("request of %d bytes, want %d", len(raw), tc.size)
+		}
+		resps, _, _ := exchange(t, addr, raw, 1)
+		got := 0 // no response
+		if len(resps) == 1 {
+			got = resps[0].StatusCode
+		}
+		if got != tc.want {
+			t.Errorf("%d bytes of request line and headers: status %d, want %d", tc.size, got, tc.want)
+		}
+	}
+}
+
 // RFC 9112 section 6.1: a request with both Content-Length and
 // Transfer-Encoding is answered (by the chunked body) and the connection
 // is closed, so a smuggled second request is never read.
