@@ -27,15 +27,18 @@ func TestAppThatCannotStart(t *testing.T) {
 		t.Errorf("master exited with %s, want exit status 1", s.exitDesc)
 	}
 	s.assertNoWorkers(t)
-	if s.count(regexp.MustCompile(`starlight: .*the app cannot start`)) == 0 {
-		t.Errorf("no line says the app cannot start")
-	}
-	if s.count(regexp.MustCompile(`^failing at start$`)) == 0 {
-		t.Errorf("the workers' own stderr is not shown")
+	reWhy := regexp.MustCompile(`starlight: the app cannot start: .*\(last: exit status 1, after writing "failing at start"\); its output is above$`)
+	if s.count(reWhy) == 0 {
+		t.Errorf("no line says the app cannot start, with the last worker's words, matching %q", reWhy)
 	}
 	n := s.count(reNotReady)
 	if n == 0 || n > 10 {
 		t.Errorf("%d workers exited before they were ready, want 1 to 10", n)
+	}
+	// Every worker's stderr is shown, the last one's too, though the
+	// master exits right after it.
+	if said := s.count(regexp.MustCompile(`^failing at start$`)); said != n {
+		t.Errorf("the workers' own stderr is shown %d times for %d workers", said, n)
 	}
 	if s.count(reReady) > 0 {
 		t.Errorf("a worker was reported ready")

@@ -689,11 +689,17 @@ func stampOf(line string) (time.Time, bool) {
 // fast) and returns its exit status, stdout and stderr.
 func runStarlight(t testing.TB, dir string, args ...string) (int, string, string) {
 	t.Helper()
+	return runStarlightEnv(t, dir, nil, args...)
+}
+
+// runStarlightEnv is runStarlight with env added to the environment.
+func runStarlightEnv(t testing.TB, dir string, env []string, args ...string) (int, string, string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, starlightBin, args...)
 	cmd.Dir = dir
-	cmd.Env = childEnv()
+	cmd.Env = childEnv(env...)
 	var stdout, stderr syncBuffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr

@@ -996,6 +996,44 @@ func TestProdDaemonStartFailure(t *testing.T) {
 	}
 }
 
+// A daemon whose app cannot start: the command exits 1 with what the app
+// wrote last, and says where the rest of its output went.
+func TestProdDaemonAppCannotStart(t *testing.T) {
+	t.Parallel()
+	fail := filepath.Join(t.TempDir(), "fail")
+	if err := os.WriteFile(fail, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"TESTAPP_FAIL_FILE=" + fail}
+	errLog := filepath.Join(t.TempDir(), "d.log")
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		where string
+	}{
+		{"no-error-log", nil, "its output was discarded (-D without --error-log)"},
+		{"error-log", []string{"--error-log", errLog}, "its output is in " + errLog},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			app := testApp(t)
+			args := append([]string{"-D", "-l", "127.0.0.1:" + itoa(freePort(t)), "--workers", "1"}, tc.args...)
+			code, _, stderr := runStarlightEnv(t, "", env, append(args, app)...)
+			if code != 1 {
+				t.Errorf("exit status %d, want 1", code)
+			}
+			for _, want := range []string{`after writing "failing at start"`, tc.where} {
+				if !strings.Contains(stderr, want) {
+					t.Errorf("stderr %q does not say %q", stderr, want)
+				}
+			}
+			assertNothingLeft(t, app)
+		})
+	}
+	if b, err := os.ReadFile(errLog); err != nil || !strings.Contains(string(b), "failing at start\n") {
+		t.Errorf("the error log has no output of the app: %q, %v", b, err)
+	}
+}
+
 // ---- privileges -----------------------------------------------------------
 
 // lookupEtc finds the id of name in /etc/passwd or /etc/group.

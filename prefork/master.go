@@ -126,6 +126,7 @@ type proc struct {
 	retiring string // why the master asked it to exit; "" if it did not
 	draining bool   // it said it drains on its own (budget, harakiri)
 	lanes    []int  // --reuse-port: the sockets it accepts on (see lanes.go)
+	words    lastWords
 }
 
 // serving reports whether p counts towards the pool: neither asked to exit
@@ -730,6 +731,7 @@ func (m *Master) readied(p *proc) {
 		return
 	}
 	p.ready = true
+	p.words.done.Store(true)
 	m.everReady = true
 	m.startFails = 0
 	if m.roll != nil && p.gen == m.roll.gen {
@@ -840,7 +842,14 @@ func (m *Master) reaped(e exitMsg) {
 	}
 	m.startFails++
 	if !m.everReady && m.startFails >= startFailLimit {
-		msg := fmt.Sprintf("the app cannot start: %d workers in a row exited before they were ready (last: %s); its output is above", m.startFails, how)
+		last := how
+		if said := p.words.said(); said != "" {
+			last += fmt.Sprintf(", after writing %q", said)
+		}
+		msg := fmt.Sprintf("the app cannot start: %d workers in a row exited before they were ready (last: %s)", m.startFails, last)
+		if where := m.outputWhere(); where != "" {
+			msg += "; " + where
+		}
 		if m.watching() {
 			m.halted = msg
 			m.emit(Event{Kind: EventError, Message: msg + "; waiting for a change"})
@@ -851,6 +860,20 @@ func (m *Master) reaped(e exitMsg) {
 		m.emit(Event{Kind: EventError, Message: msg})
 		m.stop(false, "the app cannot start")
 	}
+}
+
+// outputWhere says where the workers' output went, for a message about a
+// failure: "" when it was shown nowhere a user will look.
+func (m *Master) outputWhere() string {
+	switch {
+	case m.cfg.ErrorLog != "":
+		return "its output is in " + m.cfg.ErrorLog
+	case IsDaemon():
+		return "its output was discarded (-D without --error-log)"
+	case m.cfg.Dashboard:
+		return ""
+	}
+	return "its output is above"
 }
 
 // spawn starts one worker of generation gen running binary.

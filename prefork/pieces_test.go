@@ -79,7 +79,7 @@ func TestPumpKeepsLinesWhole(t *testing.T) {
 	r, w := io.Pipe()
 	done := make(chan struct{})
 	go func() {
-		pump(r, s, func(l string) { mu.Lock(); got = append(got, l); mu.Unlock() })
+		pump(r, s, func(l string) { mu.Lock(); got = append(got, l); mu.Unlock() }, nil)
 		close(done)
 	}()
 	long := strings.Repeat("x", 70<<10)

@@ -69,9 +69,10 @@ var cutMark = []byte(" [line cut at 1 MiB]\n")
 
 // pump reads a worker's pipe to EOF. Whole lines go to the sink (if any)
 // in batches, each batch in one write, so lines from different workers
-// never interleave; and one by one to each (if any). A line is passed on
-// only once complete (or at EOF); past maxLine it is cut.
-func pump(r io.ReadCloser, to *sink, each func(line string)) {
+// never interleave; one by one to each (if any); and each batch to tap (if
+// any). A line is passed on only once complete (or at EOF); past maxLine
+// it is cut.
+func pump(r io.ReadCloser, to *sink, each func(line string), tap func([]byte)) {
 	defer r.Close()
 	br := bufio.NewReaderSize(r, 64<<10)
 	buf := make([]byte, 0, 64<<10)
@@ -106,6 +107,9 @@ func pump(r io.ReadCloser, to *sink, each func(line string)) {
 		if len(buf) > 0 {
 			if to != nil {
 				to.Write(buf)
+			}
+			if tap != nil {
+				tap(buf)
 			}
 			if each != nil {
 				for _, l := range bytes.SplitAfter(buf, []byte{'\n'}) {

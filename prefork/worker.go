@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -117,10 +118,21 @@ func (m *Master) startWorker(gen int, binary string, slotIdx int, lanes []int, n
 			outSink, errSink = m.errw, m.errw
 		}
 	}
-	go pump(outR, outSink, lineTo(StreamStdout))
-	go pump(errR, errSink, lineTo(StreamStderr))
+	// The exit is reported once the worker's output has been read (or
+	// a moment after, if a process it started holds its pipes open), so
+	// that its last words come before the news of its end.
+	var pumps sync.WaitGroup
+	pumps.Add(2)
+	go func() {
+		defer pumps.Done()
+		pump(outR, outSink, lineTo(StreamStdout), nil)
+	}()
+	go func() {
+		defer pumps.Done()
+		pump(errR, errSink, lineTo(StreamStderr), p.words.keep)
+	}()
 	if accR != nil {
-		go pump(accR, m.accessw, lineTo(StreamAccess))
+		go pump(accR, m.accessw, lineTo(StreamAccess), nil)
 	}
 	go func() {
 		// The worker writes proto.NoticeReady once it serves, and
@@ -142,10 +154,23 @@ func (m *Master) startWorker(gen int, binary string, slotIdx int, lanes []int, n
 	}()
 	go func() {
 		cmd.Wait()
+		read := make(chan struct{})
+		go func() {
+			pumps.Wait()
+			close(read)
+		}()
+		select {
+		case <-read:
+		case <-time.After(outputGrace):
+		}
 		m.exitc <- exitMsg{p: p, state: cmd.ProcessState}
 	}()
 	return p, nil
 }
+
+// outputGrace bounds how long a worker's exit waits for the end of its
+// output: a process it started may hold its pipes open.
+const outputGrace = 250 * time.Millisecond
 
 // workerEnv is the master's environment for a worker, with its spec.
 func (m *Master) workerEnv(spec string) []string {
