@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"syscall"
@@ -266,5 +269,102 @@ func TestImmediateStop(t *testing.T) {
 			s.assertNoWorkers(t)
 			assertCut(t, resc)
 		})
+	}
+}
+
+// A master whose stderr is a pipe that closes (a log shipper restarting,
+// `starlight ... 2>&1 | head`) keeps serving: its log lines are lost, the
+// server is not.
+func TestMasterSurvivesClosedStderr(t *testing.T) {
+	t.Parallel()
+	app := testApp(t)
+	addr := "127.0.0.1:" + itoa(freePort(t))
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(starlightBin, "--workers", "2", "-l", addr, app)
+	cmd.Env = childEnv()
+	cmd.Stderr = w
+	err = startCmd(cmd)
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	done := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(done)
+	}()
+	t.Cleanup(func() {
+		syscall.Kill(-pid, syscall.SIGKILL)
+		<-done
+		assertNothingLeft(t, app)
+	})
+	workers := func() int {
+		n := 0
+		for _, p := range listProcs() {
+			if p.ppid == pid && p.state != 'Z' && p.argv0 == app {
+				n++
+			}
+		}
+		return n
+	}
+
+	// Read the log until both workers are ready, then close it.
+	r.SetReadDeadline(time.Now().Add(startTimeout))
+	br := bufio.NewReader(r)
+	for ready := 0; ready < 2; {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading the master's log: %v", err)
+		}
+		if reReady.MatchString(line) {
+			ready++
+		}
+	}
+	r.Close()
+
+	// The master logs the signal, and the new worker, into the closed pipe.
+	if err := syscall.Kill(pid, syscall.SIGTTIN); err != nil {
+		t.Fatal(err)
+	}
+	exited := func() bool {
+		select {
+		case <-done:
+			return true
+		default:
+			return false
+		}
+	}
+	eventually(t, startTimeout, "3 workers after SIGTTIN", func() bool { return exited() || workers() == 3 })
+	if exited() {
+		t.Fatalf("the master exited: %s", cmd.ProcessState)
+	}
+	c := newClient(false)
+	for range 10 {
+		resp, err := c.Get("http://" + addr + "/pid")
+		if err != nil {
+			t.Fatalf("GET /pid after stderr closed: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /pid after stderr closed: %s", resp.Status)
+		}
+	}
+	if exited() {
+		t.Fatalf("the master exited: %s", cmd.ProcessState)
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(stopTimeout):
+		t.Fatalf("master %d still runs %s after SIGTERM", pid, stopTimeout)
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("the master exited with %s after SIGTERM, want exit status 0", cmd.ProcessState)
 	}
 }

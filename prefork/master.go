@@ -290,7 +290,7 @@ func (m *Master) setup() (int, error) {
 	if err == nil && ls == nil {
 		ls, err = bind(&m.cfg)
 	} else if err == nil {
-		m.info("using %d sockets from systemd", len(ls))
+		m.info("using %s from systemd", plural(len(ls), "socket"))
 		if m.cfg.ReusePort {
 			closeListeners(ls)
 			err = errors.New("--reuse-port binds a socket per worker, and the sockets come from systemd: drop one of them")

@@ -17,7 +17,21 @@ var trapped = []os.Signal{
 	syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGUSR1,
 }
 
-func (m *Master) trapSignals() { signal.Notify(m.sigc, trapped...) }
+func (m *Master) trapSignals() {
+	signal.Notify(m.sigc, trapped...)
+	// The master's stderr may be a pipe that closes (a log shipper
+	// restarting, `starlight ... | head`). Go kills a program writing to
+	// a closed stdout or stderr with SIGPIPE unless it handles SIGPIPE;
+	// handled, the write fails and the master serves on. A handler,
+	// unlike ignoring the signal, is not inherited through exec by the
+	// workers. It stays for the rest of the process: the last message
+	// comes after the stop.
+	signal.Notify(brokenPipes, syscall.SIGPIPE)
+}
+
+// brokenPipes receives SIGPIPE, and nobody reads it: one is kept, the
+// rest dropped.
+var brokenPipes = make(chan os.Signal, 1)
 
 func (m *Master) stopSignals() { signal.Stop(m.sigc) }
 
