@@ -47,6 +47,12 @@ func (m *Master) execInPlace() (int, error) {
 		}
 	}
 	env := m.workerEnv(spec.Encode())
+	// From here signals are the app's: one that came since setup began
+	// and asks for a stop ends the start instead of reaching nobody.
+	m.stopSignals()
+	if s := m.stopSignal(0, new([]os.Signal)); s != "" {
+		return ExitOK, &StoppedError{Signal: s}
+	}
 	m.info("serving in this process (--max-workers 0): exec %s", m.binary)
 
 	// The sockets are bound: connections wait for the app to accept them.

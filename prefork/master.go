@@ -401,15 +401,20 @@ func (m *Master) firstBuild() (int, error) {
 func (m *Master) stopSignal(d time.Duration, held *[]os.Signal) string {
 	timeout := time.After(d)
 	for {
+		var s os.Signal
 		select {
-		case s := <-m.sigc:
-			if isStop(s) {
-				return signalName(s.(syscall.Signal))
+		case s = <-m.sigc: // those already there first
+		default:
+			select {
+			case s = <-m.sigc:
+			case <-timeout:
+				return ""
 			}
-			*held = append(*held, s)
-		case <-timeout:
-			return ""
 		}
+		if isStop(s) {
+			return signalName(s.(syscall.Signal))
+		}
+		*held = append(*held, s)
 	}
 }
 
