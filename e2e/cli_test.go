@@ -110,6 +110,16 @@ func TestCannotStart(t *testing.T) {
 	})
 }
 
+// -p with -l: the master says that -p is ignored.
+func TestOverriddenOptionsNoted(t *testing.T) {
+	t.Parallel()
+	s := start(t, options{args: []string{"--workers", "1", "-p", "1"}, ready: 1})
+	if s.count(regexp.MustCompile(`starlight: --host and --port are ignored: --listen or --socket says where to listen$`)) != 1 {
+		t.Errorf("no line says -p is ignored:\n%s", s.stderr)
+	}
+	s.stop(t)
+}
+
 func write(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {

@@ -76,6 +76,12 @@ type Config struct {
 
 	// Set by the launcher, not by options.
 	Dashboard bool // a dashboard shows the logs: tag them, always capture access lines
+
+	// Set by ParseArgs: whether -o, -p, -l or -S was given (sockets from
+	// systemd replace them all), and notes the master logs as it starts
+	// (options that another one overrides).
+	AddressGiven bool
+	Notes        []string
 }
 
 // DefaultConfig returns the configuration with every default applied.

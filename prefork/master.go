@@ -238,6 +238,9 @@ func (m *Master) Serve() (int, error) {
 
 func (m *Master) setup() (int, error) {
 	m.started = time.Now()
+	for _, n := range m.cfg.Notes {
+		m.info("%s", n)
+	}
 	// Signals are the master's from the start: a stop during the first
 	// build must cancel it and clean up, and TTIN must not stop the
 	// process (the default action of an untrapped SIGTTIN).
@@ -291,6 +294,9 @@ func (m *Master) setup() (int, error) {
 		ls, err = bind(&m.cfg)
 	} else if err == nil {
 		m.info("using %s from systemd", plural(len(ls), "socket"))
+		if m.cfg.AddressGiven {
+			m.info("--host, --port, --listen and --socket are ignored: the sockets come from systemd")
+		}
 		if m.cfg.ReusePort {
 			closeListeners(ls)
 			err = errors.New("--reuse-port binds a socket per worker, and the sockets come from systemd: drop one of them")

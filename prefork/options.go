@@ -91,6 +91,10 @@ func ParseArgs(args []string) (Config, error) {
 	if err := fs.Parse(args); err != nil {
 		return c, &UsageError{msg: cleanFlagError(err)}
 	}
+	c.AddressGiven = fs.Changed("host") || fs.Changed("port") || fs.Changed("listen") || fs.Changed("socket")
+	if (fs.Changed("host") || fs.Changed("port")) && (len(c.Listen) > 0 || c.Socket != "") {
+		c.Notes = append(c.Notes, "--host and --port are ignored: --listen or --socket says where to listen")
+	}
 	if fs.Changed("socket") && c.Socket == "" {
 		return c, usageErrorf("--socket: empty path")
 	}

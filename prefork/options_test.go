@@ -87,6 +87,25 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+func TestParseNotes(t *testing.T) {
+	for _, tc := range []struct {
+		args  []string
+		given bool
+		notes int
+	}{
+		{[]string{"app"}, false, 0},
+		{[]string{"-p", "80", "app"}, true, 0},
+		{[]string{"-l", ":80", "app"}, true, 0},
+		{[]string{"-p", "80", "-l", ":81", "app"}, true, 1},
+		{[]string{"-o", "127.0.0.1", "-S", "/tmp/a.sock", "app"}, true, 1},
+	} {
+		c, err := ParseArgs(tc.args)
+		if err != nil || c.AddressGiven != tc.given || len(c.Notes) != tc.notes {
+			t.Errorf("%q: address given %v, notes %q, %v; want %v and %d notes", tc.args, c.AddressGiven, c.Notes, err, tc.given, tc.notes)
+		}
+	}
+}
+
 // -E defaults to $STARLIGHT_ENV, as Plack's -E does to $PLACK_ENV.
 func TestEnvFromEnvironment(t *testing.T) {
 	t.Setenv("STARLIGHT_ENV", "staging")
