@@ -114,3 +114,39 @@ func TestScaleSignalDuringFirstBuild(t *testing.T) {
 	}
 	stopLive(t, s, a.tmp, true)
 }
+
+// A master killed with SIGKILL leaves its build directory; the next one
+// started with the same $TMPDIR removes it, and never one in use.
+func TestBuildDirOfKilledMasterSwept(t *testing.T) {
+	t.Parallel()
+	a := newLiveApp(t, "v1-"+nonce())
+	builds := func() []string {
+		b, _ := filepath.Glob(filepath.Join(a.tmp, "starlight-build-*"))
+		return b
+	}
+	killed := startLive(t, a.dir, a.tmp, 1)
+	running := startLive(t, a.dir, a.tmp, 1)
+	if n := len(builds()); n != 2 {
+		t.Fatalf("%d build directories for 2 masters: %v", n, builds())
+	}
+	syscall.Kill(-killed.pid, syscall.SIGKILL)
+	killed.wait(t, stopTimeout)
+	if n := len(builds()); n != 2 {
+		t.Fatalf("%d build directories after a SIGKILL, want the killed master's left: %v", n, builds())
+	}
+
+	next := startLive(t, a.dir, a.tmp, 1)
+	next.waitLog(t, startTimeout, regexp.MustCompile(`starlight: removed build directories that killed masters left in .*: 1$`))
+	if n := len(builds()); n != 2 {
+		t.Errorf("%d build directories for 2 running masters: %v", n, builds())
+	}
+	for _, s := range []*server{running, next} {
+		if body, err := body(s); err != nil || !strings.HasPrefix(body, "v1-") {
+			t.Errorf("master %d: GET / %q, %v", s.pid, body, err)
+		}
+	}
+	next.stop(t)
+	assertLiveGone(t, next)
+	stopLive(t, running, a.tmp, true) // and no directory is left
+
+}

@@ -36,6 +36,7 @@ type Master struct {
 
 	app       *app
 	buildDir  string
+	buildLock *os.File // held locked while buildDir is in use
 	listeners []*listener
 	board     *scoreboard.Board
 	deathR    *os.File // workers inherit it; EOF tells them the master is gone
@@ -271,11 +272,14 @@ func (m *Master) setup() (int, error) {
 	}
 	m.lastGen, m.gen = 1, 1
 	if m.app.dir != "" {
-		dir, err := os.MkdirTemp("", "starlight-build-")
-		if err != nil {
-			return ExitFailure, fmt.Errorf("build directory: %w", err)
+		if n := sweepBuildDirs(); n > 0 {
+			m.info("removed build directories that killed masters left in %s: %d", os.TempDir(), n)
 		}
-		m.buildDir = dir
+		dir, lock, err := makeBuildDir()
+		if err != nil {
+			return ExitFailure, buildDirError(err)
+		}
+		m.buildDir, m.buildLock = dir, lock
 		m.binary = filepath.Join(dir, "app-1")
 		if code, err := m.firstBuild(); err != nil {
 			return code, err
@@ -285,7 +289,7 @@ func (m *Master) setup() (int, error) {
 	}
 	if m.buildDir != "" {
 		if err := m.id.chown(m.buildDir); err != nil {
-			return ExitFailure, fmt.Errorf("build directory: %w", err)
+			return ExitFailure, buildDirError(err)
 		}
 		m.id.chown(m.binary)
 	}
@@ -454,6 +458,7 @@ func (m *Master) cleanup() {
 	}
 	if m.buildDir != "" {
 		os.RemoveAll(m.buildDir)
+		m.buildLock.Close()
 	}
 	m.stopSignals()
 }
