@@ -150,3 +150,73 @@ func TestBuildDirOfKilledMasterSwept(t *testing.T) {
 	stopLive(t, running, a.tmp, true) // and no directory is left
 
 }
+
+// With --max-workers 0 the app, exec'd in the master's place, keeps its
+// build directory locked: another master's sweep leaves it alone, and the
+// app removes it when it exits.
+func TestBuildDirKeptByAppServingAlone(t *testing.T) {
+	t.Parallel()
+	a := newLiveApp(t, "v1-"+nonce())
+	builds := func() []string {
+		b, _ := filepath.Glob(filepath.Join(a.tmp, "starlight-build-*"))
+		return b
+	}
+	alone := launch(t, a.dir, freePort(t), options{args: []string{"--workers", "0"}, env: liveEnv(a.tmp)})
+	eventually(t, liveStartTimeout, "the app serves alone", func() bool {
+		b, err := body(alone)
+		return err == nil && strings.HasPrefix(b, "v1-")
+	})
+	pool := startLive(t, a.dir, a.tmp, 1)
+	if n := len(builds()); n != 2 {
+		t.Fatalf("%d build directories for 2 running servers, want 2: %v", n, builds())
+	}
+	if pool.count(regexp.MustCompile(`removed build directories`)) > 0 {
+		t.Errorf("the second master swept a directory:\n%s", pool.stderr)
+	}
+	if b, err := body(alone); err != nil || !strings.HasPrefix(b, "v1-") {
+		t.Errorf("the app serving alone, after the second master started: %q, %v", b, err)
+	}
+
+	alone.signal(t, syscall.SIGTERM)
+	if code := alone.wait(t, stopTimeout); code != 0 {
+		t.Errorf("the app serving alone exited with %s after SIGTERM", alone.exitDesc)
+	}
+	if n := len(builds()); n != 1 {
+		t.Errorf("%d build directories once the app serving alone exited, want the pool's alone: %v", n, builds())
+	}
+	stopLive(t, pool, a.tmp, true)
+}
+
+// A stop sent to the master alone (systemd, kill) during a real go build:
+// the compilers go build started stop too, and neither they nor go build
+// leave files in $TMPDIR.
+func TestStopDuringRealBuild(t *testing.T) {
+	t.Parallel()
+	a := newLiveApp(t, "v1-"+nonce())
+	a.write("heavy.go", heavySource(3000))
+	s := launch(t, a.dir, freePort(t), options{args: []string{"--workers", "1"}, env: liveEnv(a.tmp)})
+	t.Cleanup(func() { assertLiveGone(t, s) })
+	eventually(t, liveStartTimeout, "go build runs a compiler", func() bool {
+		for _, pid := range groupProcs(s) {
+			if p, ok := readProc(pid); ok && strings.HasSuffix(p.argv0, "/compile") {
+				return true
+			}
+		}
+		return s.exited()
+	})
+	if s.exited() || s.count(reBuilding) != 1 || reListening.MatchString(s.stderr.String()) {
+		t.Fatalf("the build was over before the stop:\n%s", s.stderr)
+	}
+	s.signal(t, syscall.SIGTERM)
+	if code := s.wait(t, stopTimeout); code != 0 {
+		t.Errorf("exit status %d (%s), want 0", code, s.exitDesc)
+	}
+	assertLiveGone(t, s)
+	if left, _ := os.ReadDir(a.tmp); len(left) > 0 {
+		var names []string
+		for _, e := range left {
+			names = append(names, e.Name())
+		}
+		t.Errorf("left in $TMPDIR: %v", names)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -76,14 +77,23 @@ func (e *BuildError) Error() string {
 func (e *BuildError) Unwrap() error { return e.Err }
 
 // buildApp runs go build for a into out. ctx cancels a build that a newer
-// change made stale.
+// change made stale, or a stop.
 func buildApp(ctx context.Context, a *app, out string) error {
+	// go build's own temporary directory goes beside out and is removed
+	// when the build ends: a build cut short by SIGINT leaves it behind
+	// (go build does not clean up on a signal).
+	work, err := os.MkdirTemp(filepath.Dir(out), "go-tmp-")
+	if err != nil {
+		return &BuildError{Dir: a.name, Err: err}
+	}
+	defer os.RemoveAll(work)
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, ".")
 	cmd.Dir = a.dir
+	cmd.Env = append(os.Environ(), "GOTMPDIR="+work)
 	var buf bytes.Buffer
 	cmd.Stdout = &buf
 	cmd.Stderr = &buf
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.Cancel = func() error { return signalTree(cmd.Process.Pid, syscall.SIGINT) }
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {

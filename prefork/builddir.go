@@ -1,6 +1,7 @@
 package prefork
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,7 +17,9 @@ const buildDirPrefix = "starlight-build-"
 const buildLockName = ".lock"
 
 // makeBuildDir creates a build directory and locks it for this process's
-// life; the lock is released when lock is closed, or the process dies.
+// life; the lock is released when lock is closed, or the process dies. On
+// a file system without flock, lock is nil: the directory is not locked,
+// and no sweep removes it.
 func makeBuildDir() (dir string, lock *os.File, err error) {
 	dir, err = os.MkdirTemp("", buildDirPrefix)
 	if err != nil {
@@ -26,16 +29,21 @@ func makeBuildDir() (dir string, lock *os.File, err error) {
 	// for: a sweep never finds the lock file unlocked.
 	tmp := filepath.Join(dir, buildLockName+".new")
 	lock, err = os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	err = unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	if errors.Is(err, unix.ENOLCK) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) {
+		lock.Close()
+		os.Remove(tmp)
+		return dir, nil, nil
+	}
 	if err == nil {
-		err = unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			err = os.Rename(tmp, filepath.Join(dir, buildLockName))
-		}
-		if err != nil {
-			lock.Close()
-		}
+		err = os.Rename(tmp, filepath.Join(dir, buildLockName))
 	}
 	if err != nil {
+		lock.Close()
 		os.RemoveAll(dir)
 		return "", nil, err
 	}
@@ -54,7 +62,9 @@ func sweepBuildDirs() int {
 		if err != nil {
 			continue
 		}
-		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+		var st unix.Stat_t
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil &&
+			unix.Fstat(int(f.Fd()), &st) == nil && st.Nlink > 0 { // not removed by its master meanwhile
 			if os.RemoveAll(d) == nil {
 				n++
 			}

@@ -3,6 +3,7 @@ package prefork
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 
 	"github.com/starlight-go/starlight/internal/proto"
@@ -32,6 +33,13 @@ func (m *Master) execInPlace() (int, error) {
 			files = append(files, m.accessw.f)
 		}
 		spec.AccessFD = 2 + len(files)
+	}
+	if m.buildLock != nil {
+		// The app holds the build directory's lock from here, so that
+		// no other master removes the directory while the app runs, and
+		// removes the directory at its exit.
+		files = append(files, m.buildLock)
+		spec.Cleanup = append(spec.Cleanup, m.binary, filepath.Join(m.buildDir, buildLockName), m.buildDir)
 	}
 	if m.pidFile {
 		spec.Cleanup = append(spec.Cleanup, m.cfg.PidFile)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -239,9 +240,6 @@ func (m *Master) Serve() (int, error) {
 
 func (m *Master) setup() (int, error) {
 	m.started = time.Now()
-	for _, n := range m.cfg.Notes {
-		m.info("%s", n)
-	}
 	// Signals are the master's from the start: a stop during the first
 	// build must cancel it and clean up, and TTIN must not stop the
 	// process (the default action of an untrapped SIGTTIN).
@@ -269,6 +267,9 @@ func (m *Master) setup() (int, error) {
 			return ExitUsage, fmt.Errorf("--access-log: %w", err)
 		}
 		m.accessw = s
+	}
+	for _, n := range m.cfg.Notes {
+		m.info("%s", n)
 	}
 	m.lastGen, m.gen = 1, 1
 	if m.app.dir != "" {
@@ -395,15 +396,33 @@ func (m *Master) firstBuild() (int, error) {
 		case err := <-done:
 			if err != nil && stopped == "" {
 				// A Ctrl+C in the terminal reaches go build and the
-				// master at once: give the master's copy a moment.
-				stopped = m.stopSignal(50*time.Millisecond, &held)
+				// master at once: a build killed by SIGINT waits for
+				// the master's copy.
+				var wait time.Duration
+				if killedByInterrupt(err) {
+					wait = time.Second
+				}
+				stopped = m.stopSignal(wait, &held)
 			}
-			if stopped != "" {
+			switch {
+			case stopped != "":
 				return ExitOK, &StoppedError{Signal: stopped}
+			case err != nil:
+				return ExitFailure, err
 			}
-			return ExitFailure, err
+			return 0, nil
 		}
 	}
+}
+
+// killedByInterrupt tells a build that SIGINT ended.
+func killedByInterrupt(err error) bool {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return false
+	}
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	return ok && (ws.Signaled() && ws.Signal() == syscall.SIGINT || ws.ExitStatus() == 128+int(syscall.SIGINT))
 }
 
 // stopSignal waits up to d for SIGTERM, SIGINT or SIGQUIT and returns
@@ -458,7 +477,9 @@ func (m *Master) cleanup() {
 	}
 	if m.buildDir != "" {
 		os.RemoveAll(m.buildDir)
-		m.buildLock.Close()
+		if m.buildLock != nil {
+			m.buildLock.Close()
+		}
 	}
 	m.stopSignals()
 }
@@ -774,7 +795,9 @@ func (m *Master) readied(p *proc) {
 func (m *Master) reaped(e exitMsg) {
 	p := e.p
 	now := time.Now()
-	delete(m.procs, p.pid)
+	if m.procs[p.pid] == p {
+		delete(m.procs, p.pid)
+	}
 	slot := m.board.Slot(p.slot)
 	reqs := slot.Requests.Load()
 	reason := slot.ExitReason.Load()

@@ -95,9 +95,6 @@ func ParseArgs(args []string) (Config, error) {
 	if (fs.Changed("host") || fs.Changed("port")) && (len(c.Listen) > 0 || c.Socket != "") {
 		c.Notes = append(c.Notes, "--host and --port are ignored: --listen or --socket says where to listen")
 	}
-	if fs.Changed("socket") && c.Socket == "" {
-		return c, usageErrorf("--socket: empty path")
-	}
 	if !fs.Changed("env") {
 		if v := os.Getenv(proto.EnvEnv); v != "" {
 			c.Env = v // as Plack's -E defaults to $PLACK_ENV
@@ -108,6 +105,9 @@ func ParseArgs(args []string) (Config, error) {
 	}
 	if version {
 		return c, ErrVersion
+	}
+	if fs.Changed("socket") && c.Socket == "" {
+		return c, usageErrorf("--socket: empty path")
 	}
 	rest := fs.Args()
 	dash := fs.ArgsLenAtDash()

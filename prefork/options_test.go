@@ -8,6 +8,7 @@ import (
 )
 
 func TestParseDefaults(t *testing.T) {
+	t.Setenv("STARLIGHT_ENV", "")
 	c, err := ParseArgs([]string{"./demo"})
 	if err != nil {
 		t.Fatal(err)

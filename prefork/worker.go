@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/starlight-go/starlight/internal/proto"
 )
 
@@ -153,7 +155,12 @@ func (m *Master) startWorker(gen int, binary string, slotIdx int, lanes []int, n
 		}
 	}()
 	go func() {
-		cmd.Wait()
+		// Wait for the exit without reaping: until the exit is
+		// reported, the pid stays the worker's (a zombie) and a signal
+		// the master sends it meanwhile cannot reach another process.
+		var info unix.Siginfo
+		for unix.Waitid(unix.P_PID, p.pid, &info, unix.WEXITED|unix.WNOWAIT, nil) == unix.EINTR {
+		}
 		read := make(chan struct{})
 		go func() {
 			pumps.Wait()
@@ -163,6 +170,7 @@ func (m *Master) startWorker(gen int, binary string, slotIdx int, lanes []int, n
 		case <-read:
 		case <-time.After(outputGrace):
 		}
+		cmd.Wait()
 		m.exitc <- exitMsg{p: p, state: cmd.ProcessState}
 	}()
 	return p, nil
@@ -170,7 +178,7 @@ func (m *Master) startWorker(gen int, binary string, slotIdx int, lanes []int, n
 
 // outputGrace bounds how long a worker's exit waits for the end of its
 // output: a process it started may hold its pipes open.
-const outputGrace = 250 * time.Millisecond
+const outputGrace = time.Second
 
 // workerEnv is the master's environment for a worker, with its spec.
 func (m *Master) workerEnv(spec string) []string {
