@@ -53,31 +53,7 @@ type dashboard struct {
 // remain.
 func startDashboard(t *testing.T, width, height int, args ...string) *dashboard {
 	t.Helper()
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("tmux is not installed")
-	}
-	dir := t.TempDir()
-	d := &dashboard{
-		t:      t,
-		socket: fmt.Sprintf("starlight-e2e-%d-%d", os.Getpid(), tmuxSeq.Add(1)),
-		bin:    filepath.Join(dir, "starlight"),
-		app:    testApp(t),
-		conf:   filepath.Join(dir, "tmux.conf"),
-	}
-	if err := os.Link(starlightBin, d.bin); err != nil {
-		b, err := os.ReadFile(starlightBin)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(d.bin, b, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// A dead pane stays, so that its last screen and exit status can be
-	// read; no status line takes a row of the terminal.
-	write(t, d.conf, "set -g remain-on-exit on\nset -g status off\n")
-	t.Cleanup(d.cleanup)
-
+	d, dir := newDashboard(t)
 	for attempt := 1; ; attempt++ {
 		d.port = freePort(t)
 		d.addr = "127.0.0.1:" + itoa(d.port)
@@ -113,6 +89,39 @@ func startDashboard(t *testing.T, width, height int, args ...string) *dashboard 
 		}
 		return d
 	}
+}
+
+// newDashboard prepares a tmux server of this test's own, with starlight
+// and the test app linked under paths of the test's own, and returns it
+// with the test's directory. At cleanup the tmux server is killed and no
+// process of starlight or the app may remain.
+func newDashboard(t *testing.T) (*dashboard, string) {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed")
+	}
+	dir := t.TempDir()
+	d := &dashboard{
+		t:      t,
+		socket: fmt.Sprintf("starlight-e2e-%d-%d", os.Getpid(), tmuxSeq.Add(1)),
+		bin:    filepath.Join(dir, "starlight"),
+		app:    testApp(t),
+		conf:   filepath.Join(dir, "tmux.conf"),
+	}
+	if err := os.Link(starlightBin, d.bin); err != nil {
+		b, err := os.ReadFile(starlightBin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(d.bin, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A dead pane stays, so that its last screen and exit status can be
+	// read; no status line takes a row of the terminal.
+	write(t, d.conf, "set -g remain-on-exit on\nset -g status off\n")
+	t.Cleanup(d.cleanup)
+	return d, dir
 }
 
 // shellJoin quotes argv for sh.
@@ -477,5 +486,45 @@ func TestDashboardSmallTerminal(t *testing.T) {
 	}
 	if masters, workers, ok := d.waitGone(reapTimeout); !ok {
 		t.Errorf("after q: starlight %v and workers %v still run", masters, workers)
+	}
+}
+
+// Started in the background of an interactive shell (`starlight ... &`),
+// starlight runs headless: a dashboard there would get SIGTTOU and SIGTTIN
+// from the terminal, taken as asking for fewer or more workers.
+func TestBackgroundJobRunsHeadless(t *testing.T) {
+	t.Parallel()
+	d, _ := newDashboard(t)
+	d.name = "bg"
+	d.port = freePort(t)
+	d.addr = "127.0.0.1:" + itoa(d.port)
+	d.server = &server{t: t, addr: d.addr, client: newClient(false)}
+	d.tmuxOK("-f", d.conf, "new-session", "-d", "-s", d.name, "-x", "120", "-y", "40",
+		"bash --norc --noprofile -i")
+	d.keys(shellJoin([]string{d.bin, "--workers", "2", "-l", d.addr, d.app}) + " &\n")
+	eventually(t, startTimeout, "the background job serves", func() bool {
+		_, _, err := d.server.whoami(d.server.client)
+		return err == nil
+	})
+	screen := d.waitScreen("the headless log", func(s string) bool {
+		return regexp.MustCompile(`starlight: worker \d+ ready`).MatchString(s)
+	})
+	if strings.Contains(screen, "workers:") {
+		t.Errorf("the worker count changed, without being asked:\n%s", screen)
+	}
+	masters, workers := d.procs()
+	if len(masters) != 1 || len(workers) != 2 {
+		t.Fatalf("%d masters and %d workers running, want 1 and 2", len(masters), len(workers))
+	}
+	for _, pid := range append(masters, workers...) {
+		if p, ok := readProc(pid); !ok || p.state == 'T' {
+			t.Errorf("process %d is stopped", pid)
+		}
+	}
+	if err := syscall.Kill(masters[0], syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if m, w, ok := d.waitGone(stopTimeout); !ok {
+		t.Errorf("after SIGTERM: starlight %v and workers %v still run", m, w)
 	}
 }

@@ -28,7 +28,7 @@ func Main(args []string) int {
 		fmt.Fprintf(os.Stderr, "starlight: %v (see starlight --help)\n", err)
 		return prefork.ExitUsage
 	}
-	cfg.Dashboard = !cfg.Quiet && !cfg.Daemonize && cfg.Workers > 0 && isTerminal(os.Stdin) && isTerminal(os.Stdout)
+	cfg.Dashboard = !cfg.Quiet && !cfg.Daemonize && cfg.Workers > 0 && isTerminal(os.Stdin) && isTerminal(os.Stdout) && inForeground(os.Stdin)
 
 	var dash *tui.Dashboard
 	var obs prefork.Observer
@@ -92,6 +92,16 @@ func report(err error) {
 		fmt.Fprintln(os.Stderr, be.Output)
 	}
 	fmt.Fprintf(os.Stderr, "starlight: %v\n", err)
+}
+
+// inForeground reports whether this process is in the foreground of the
+// terminal f. A background job (`starlight ... &`) runs headless: the
+// terminal would answer a dashboard's reads and mode changes with SIGTTIN
+// and SIGTTOU, which the master takes as asking for more or fewer
+// workers.
+func inForeground(f *os.File) bool {
+	pgrp, err := unix.IoctlGetInt(int(f.Fd()), unix.TIOCGPGRP)
+	return err == nil && pgrp == unix.Getpgrp()
 }
 
 func isTerminal(f *os.File) bool {
