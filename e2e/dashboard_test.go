@@ -491,40 +491,58 @@ func TestDashboardSmallTerminal(t *testing.T) {
 
 // Started in the background of an interactive shell (`starlight ... &`),
 // starlight runs headless: a dashboard there would get SIGTTOU and SIGTTIN
-// from the terminal, taken as asking for fewer or more workers.
+// from the terminal, taken as asking for fewer or more workers. With `stty
+// tostop` (a background job may not write to the terminal) it serves and
+// drops its log lines.
 func TestBackgroundJobRunsHeadless(t *testing.T) {
 	t.Parallel()
-	d, _ := newDashboard(t)
-	d.name = "bg"
-	d.port = freePort(t)
-	d.addr = "127.0.0.1:" + itoa(d.port)
-	d.server = &server{t: t, addr: d.addr, client: newClient(false)}
-	d.tmuxOK("-f", d.conf, "new-session", "-d", "-s", d.name, "-x", "120", "-y", "40",
-		"bash --norc --noprofile -i")
-	d.keys(shellJoin([]string{d.bin, "--workers", "2", "-l", d.addr, d.app}) + " &\n")
-	eventually(t, startTimeout, "the background job serves", func() bool {
-		_, _, err := d.server.whoami(d.server.client)
-		return err == nil
-	})
-	screen := d.waitScreen("the headless log", func(s string) bool {
-		return regexp.MustCompile(`starlight: worker \d+ ready`).MatchString(s)
-	})
-	if strings.Contains(screen, "workers:") {
-		t.Errorf("the worker count changed, without being asked:\n%s", screen)
-	}
-	masters, workers := d.procs()
-	if len(masters) != 1 || len(workers) != 2 {
-		t.Fatalf("%d masters and %d workers running, want 1 and 2", len(masters), len(workers))
-	}
-	for _, pid := range append(masters, workers...) {
-		if p, ok := readProc(pid); !ok || p.state == 'T' {
-			t.Errorf("process %d is stopped", pid)
-		}
-	}
-	if err := syscall.Kill(masters[0], syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if m, w, ok := d.waitGone(stopTimeout); !ok {
-		t.Errorf("after SIGTERM: starlight %v and workers %v still run", m, w)
+	for _, tostop := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tostop=%v", tostop), func(t *testing.T) {
+			t.Parallel()
+			d, _ := newDashboard(t)
+			d.name = "bg"
+			d.port = freePort(t)
+			d.addr = "127.0.0.1:" + itoa(d.port)
+			d.server = &server{t: t, addr: d.addr, client: newClient(false)}
+			d.tmuxOK("-f", d.conf, "new-session", "-d", "-s", d.name, "-x", "120", "-y", "40",
+				"bash --norc --noprofile -i")
+			line := shellJoin([]string{d.bin, "--workers", "2", "-l", d.addr, d.app}) + " &\n"
+			if tostop {
+				line = "stty tostop; " + line
+			}
+			d.keys(line)
+			eventually(t, startTimeout, "the background job serves", func() bool {
+				_, _, err := d.server.whoami(d.server.client)
+				return err == nil
+			})
+			reReadyLine := regexp.MustCompile(`starlight: worker \d+ ready`)
+			var screen string
+			if tostop {
+				screen = d.screen()
+				if reReadyLine.MatchString(screen) {
+					t.Errorf("a background job wrote to a terminal with tostop set:\n%s", screen)
+				}
+			} else {
+				screen = d.waitScreen("the headless log", reReadyLine.MatchString)
+			}
+			if strings.Contains(screen, "workers:") {
+				t.Errorf("the worker count changed, without being asked:\n%s", screen)
+			}
+			masters, workers := d.procs()
+			if len(masters) != 1 || len(workers) != 2 {
+				t.Fatalf("%d masters and %d workers running, want 1 and 2", len(masters), len(workers))
+			}
+			for _, pid := range append(masters, workers...) {
+				if p, ok := readProc(pid); !ok || p.state == 'T' {
+					t.Errorf("process %d is stopped", pid)
+				}
+			}
+			if err := syscall.Kill(masters[0], syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			if m, w, ok := d.waitGone(stopTimeout); !ok {
+				t.Errorf("after SIGTERM: starlight %v and workers %v still run", m, w)
+			}
+		})
 	}
 }

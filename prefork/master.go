@@ -185,8 +185,8 @@ func New(cfg Config, obs Observer) (*Master, error) {
 		procs:   make(map[int]*proc),
 		target:  cfg.Workers,
 		done:    make(chan struct{}),
-		errw:    writerSink(os.Stderr),
-		outw:    writerSink(os.Stdout),
+		errw:    fileSink(os.Stderr),
+		outw:    fileSink(os.Stdout),
 	}
 	m.startProc = m.startWorker
 	m.stopProc = func(p *proc) { syscall.Kill(p.pid, syscall.SIGTERM) }

@@ -75,7 +75,7 @@ func TestPumpKeepsLinesWhole(t *testing.T) {
 	var mu sync.Mutex
 	var got []string
 	var out strings.Builder
-	s := writerSink(&out)
+	s := &sink{w: &out}
 	r, w := io.Pipe()
 	done := make(chan struct{})
 	go func() {

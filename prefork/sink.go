@@ -8,6 +8,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // sink is a destination for log lines that several goroutines write to:
@@ -19,6 +21,7 @@ type sink struct {
 	w    io.Writer
 	f    *os.File // non-nil when the sink owns a file
 	path string
+	tty  *os.File // w, when it is a terminal
 }
 
 func openSink(path string) (*sink, error) {
@@ -29,12 +32,36 @@ func openSink(path string) (*sink, error) {
 	return &sink{w: f, f: f, path: path}, nil
 }
 
-func writerSink(w io.Writer) *sink { return &sink{w: w} }
+// fileSink writes to f, which the sink does not own.
+func fileSink(f *os.File) *sink {
+	s := &sink{w: f}
+	if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
+		s.tty = f
+	}
+	return s
+}
 
 func (s *sink) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.tty != nil && !mayWriteTerminal(int(s.tty.Fd())) {
+		return len(p), nil
+	}
 	return s.w.Write(p)
+}
+
+// mayWriteTerminal reports whether this process may write to the terminal
+// fd. A background job may not when the terminal has TOSTOP set (`stty
+// tostop`): the write would raise SIGTTOU, which the master handles (a
+// scale-down), and the kernel would restart the write and raise it again,
+// for ever. Those lines are dropped; --error-log keeps them.
+func mayWriteTerminal(fd int) bool {
+	pgrp, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP)
+	if err != nil || pgrp == unix.Getpgrp() {
+		return true
+	}
+	t, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	return err != nil || t.Lflag&unix.TOSTOP == 0
 }
 
 // reopen opens the path again and swaps it in; on error the old file
