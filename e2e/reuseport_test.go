@@ -35,6 +35,30 @@ func listeningInodes(t testing.TB, port int) map[string]bool {
 	return out
 }
 
+// acceptQueue returns how many connections wait to be accepted on the
+// socket inode listening on 127.0.0.1:port (-1 if it is not there).
+func acceptQueue(port int, inode string) int {
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return -1
+	}
+	want := fmt.Sprintf("0100007F:%04X", port)
+	for _, line := range strings.Split(string(b), "\n") {
+		// sl local_address rem_address st tx_queue:rx_queue ... inode; a
+		// listening socket's rx_queue is its accept queue.
+		fs := strings.Fields(line)
+		if len(fs) > 9 && fs[1] == want && fs[3] == "0A" && fs[9] == inode {
+			_, rx, _ := strings.Cut(fs[4], ":")
+			n, err := strconv.ParseInt(rx, 16, 64)
+			if err != nil {
+				return -1
+			}
+			return int(n)
+		}
+	}
+	return -1
+}
+
 // socketsOf returns the inodes among of that process pid holds.
 func socketsOf(pid int, of map[string]bool) []string {
 	ents, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
@@ -103,10 +127,19 @@ func TestReusePortGivesEachWorkerItsOwnSocket(t *testing.T) {
 		t.Errorf("requests answered by %v, want all 3 workers", r.pids)
 	}
 
-	// A killed worker's socket keeps its connections until the
-	// replacement, given the same socket, accepts them.
+	// A killed worker's socket keeps the connections queued on it until
+	// the replacement, given the same socket, accepts them. The worker is
+	// stopped first, with no request in flight, and killed once
+	// connections wait on its socket: a request a worker is serving when
+	// it is killed is lost, whatever the server.
 	victim := s.workers()[0]
+	if err := syscall.Kill(victim, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
 	r = duringLoad(s, c, 400, func() {
+		if !poll(startTimeout, func() bool { return acceptQueue(s.port, before[victim][0]) > 0 }) {
+			t.Errorf("no connection waits on the stopped worker's socket after %s", startTimeout)
+		}
 		if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
 			t.Error(err)
 		}
