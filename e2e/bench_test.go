@@ -45,7 +45,7 @@ func TestBenchRunPrintsItsTable(t *testing.T) {
 				}
 			}
 			if !found {
-				t.Errorf("no %s row for %q (plain at 1.00×) in:\n%s", mode, s, report)
+				t.Errorf("no %s row for %q (plain at 1.00×) in:\n%s\nbench/run's log:\n%s", mode, s, report, stderr.String())
 			}
 		}
 	}
