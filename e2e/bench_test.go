@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"math/rand/v2"
+	"net"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -20,7 +22,7 @@ func TestBenchRunPrintsItsTable(t *testing.T) {
 	cmd := exec.CommandContext(ctx, "bash", "bench/run")
 	cmd.Dir = ".."
 	cmd.Env = childEnv("DURATION=1", "ROUNDS=1", "BENCH_ONLY=plain sl-2 reuse", "BENCH_MODES=keepalive close",
-		"QUIET_WAIT=0", "BENCH_PORT="+itoa(freePort(t)))
+		"QUIET_WAIT=0", "BENCH_PORT="+itoa(freePortBlock(t, 40)))
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -57,4 +59,31 @@ func TestBenchRunPrintsItsTable(t *testing.T) {
 			t.Errorf("report lacks %s:\n%s", want, report)
 		}
 	}
+}
+
+// freePortBlock returns the first of n consecutive TCP ports on 127.0.0.1
+// that were free a moment ago, below Linux's ephemeral range (32768 and
+// up), where the client ends of other connections cannot take one of them
+// meanwhile.
+func freePortBlock(t *testing.T, n int) int {
+	t.Helper()
+	for range 50 {
+		base := 20000 + rand.IntN(12000)
+		var held []net.Listener
+		for p := base; p < base+n; p++ {
+			ln, err := net.Listen("tcp4", "127.0.0.1:"+itoa(p))
+			if err != nil {
+				break
+			}
+			held = append(held, ln)
+		}
+		for _, ln := range held {
+			ln.Close()
+		}
+		if len(held) == n {
+			return base
+		}
+	}
+	t.Fatalf("no %d free consecutive ports found between 20000 and 32768", n)
+	return 0
 }
