@@ -260,3 +260,37 @@ func doOK(c *http.Client, req *http.Request, errs *errList) {
 		errs.add("status %d", resp.StatusCode)
 	}
 }
+
+// Run by hand, the app serves alone on a unix socket given with
+// --listen, as starlight's --listen takes one, and removes it at exit.
+func TestAppByHandOnUnixSocket(t *testing.T) {
+	t.Parallel()
+	app := testApp(t)
+	sock := filepath.Join(t.TempDir(), "alone.sock")
+	s := startArgv(t, app, []string{app, "--listen=" + sock}, nil)
+	c := unixHTTP(sock)
+	var body string
+	eventually(t, startTimeout, "the app answers on "+sock, func() bool {
+		resp, err := c.Get("http://unix/pid")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		return resp.StatusCode == http.StatusOK
+	})
+	if pid := pidOf(body); pid != s.pid {
+		t.Errorf("GET /pid: %q, want the app's own pid %d", body, s.pid)
+	}
+	if want := "serving unix:" + sock + " in one process"; !strings.Contains(s.stderr.String(), want) {
+		t.Errorf("stderr %q does not say %q", s.stderr, want)
+	}
+	s.signal(t, syscall.SIGTERM)
+	if code := s.wait(t, stopTimeout); code != 0 {
+		t.Errorf("exit status %d (%s) after SIGTERM, want 0", code, s.exitDesc)
+	}
+	if _, err := os.Stat(sock); err == nil {
+		t.Errorf("%s left after the app exited", sock)
+	}
+}

@@ -184,7 +184,11 @@ func serveAlone(h http.Handler) error {
 			addr = ":5000"
 		}
 	}
-	ln, err := net.Listen("tcp", addr)
+	network, url := "tcp", "http://"
+	if isUnixPath(addr) {
+		network, url = "unix", "unix:" // removed at exit by the listener
+	}
+	ln, err := net.Listen(network, addr)
 	if err != nil {
 		return fmt.Errorf("httpserver: %w", err)
 	}
@@ -195,7 +199,7 @@ func serveAlone(h http.Handler) error {
 		gracefulTimeout:  DefaultGracefulTimeout,
 	})
 	s.listeners = []net.Listener{ln}
-	fmt.Fprintf(os.Stderr, "serving http://%s in one process; run it under `starlight` for worker processes and a dashboard\n", displayAddr(ln.Addr()))
+	fmt.Fprintf(os.Stderr, "serving %s%s in one process; run it under `starlight` for worker processes and a dashboard\n", url, displayAddr(ln.Addr()))
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
@@ -221,6 +225,12 @@ func listenFlag(args []string) string {
 		}
 	}
 	return ""
+}
+
+// isUnixPath tells a unix socket from a TCP address, as starlight's
+// --listen does: /path, ./path, name.sock, or @abstract.
+func isUnixPath(a string) bool {
+	return strings.HasPrefix(a, "/") || strings.HasPrefix(a, "./") || strings.HasPrefix(a, "@") || strings.HasSuffix(a, ".sock")
 }
 
 func displayAddr(a net.Addr) string {
