@@ -185,7 +185,7 @@ func serveAlone(h http.Handler) error {
 		}
 	}
 	network, url := "tcp", "http://"
-	if isUnixPath(addr) {
+	if proto.IsUnixAddr(addr) {
 		network, url = "unix", "unix:" // removed at exit by the listener
 	}
 	ln, err := net.Listen(network, addr)
@@ -225,12 +225,6 @@ func listenFlag(args []string) string {
 		}
 	}
 	return ""
-}
-
-// isUnixPath tells a unix socket from a TCP address, as starlight's
-// --listen does: /path, ./path, name.sock, or @abstract.
-func isUnixPath(a string) bool {
-	return strings.HasPrefix(a, "/") || strings.HasPrefix(a, "./") || strings.HasPrefix(a, "@") || strings.HasSuffix(a, ".sock")
 }
 
 func displayAddr(a net.Addr) string {

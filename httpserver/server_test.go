@@ -463,17 +463,6 @@ func TestAccessLogLine(t *testing.T) {
 	}
 }
 
-func TestIsUnixPath(t *testing.T) {
-	for a, want := range map[string]bool{
-		"/run/app.sock": true, "./app.sock": true, "app.sock": true, "@app": true,
-		":8080": false, "127.0.0.1:1": false, "[::1]:2": false, "localhost:5000": false,
-	} {
-		if got := isUnixPath(a); got != want {
-			t.Errorf("isUnixPath(%q) = %v, want %v", a, got, want)
-		}
-	}
-}
-
 func TestListenFlag(t *testing.T) {
 	for _, tc := range []struct {
 		args []string

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/starlight-go/starlight/internal/proto"
 )
 
 // listener is one bound socket, held by the master for its whole life.
@@ -51,10 +53,6 @@ func (c *Config) addresses() ([]string, error) {
 	return out, nil
 }
 
-func isUnixAddr(a string) bool {
-	return strings.HasPrefix(a, "/") || strings.HasPrefix(a, "./") || strings.HasPrefix(a, "@") || strings.HasPrefix(a, "\x00") || strings.HasSuffix(a, ".sock")
-}
-
 // splitTCPAddr checks the form of a TCP address to listen on.
 func splitTCPAddr(addr string) (host, port string, err error) {
 	if !strings.Contains(addr, ":") {
@@ -87,7 +85,7 @@ func bind(c *Config) ([]*listener, error) {
 	}
 	for _, a := range addrs {
 		var l *listener
-		if isUnixAddr(a) {
+		if proto.IsUnixAddr(a) {
 			l, err = bindUnix(a)
 		} else {
 			l, err = bindTCP(a, c.IPv6, c.lanes())

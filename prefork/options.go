@@ -137,7 +137,7 @@ func (c *Config) validate() error {
 		if l == "" {
 			return usageErrorf("--listen: empty address")
 		}
-		if !isUnixAddr(l) {
+		if !proto.IsUnixAddr(l) {
 			if _, _, err := splitTCPAddr(l); err != nil {
 				return usageErrorf("--listen: %q: %v", l, err)
 			}
