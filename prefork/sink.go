@@ -35,7 +35,7 @@ func openSink(path string) (*sink, error) {
 // fileSink writes to f, which the sink does not own.
 func fileSink(f *os.File) *sink {
 	s := &sink{w: f}
-	if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
+	if IsTerminal(f) {
 		s.tty = f
 	}
 	return s
@@ -48,6 +48,12 @@ func (s *sink) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	return s.w.Write(p)
+}
+
+// IsTerminal reports whether f is a terminal.
+func IsTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // mayWriteTerminal reports whether this process may write to the terminal

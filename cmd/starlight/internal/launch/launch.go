@@ -28,7 +28,7 @@ func Main(args []string) int {
 		fmt.Fprintf(os.Stderr, "starlight: %v (see starlight --help)\n", err)
 		return prefork.ExitUsage
 	}
-	cfg.Dashboard = !cfg.Quiet && !cfg.Daemonize && cfg.Workers > 0 && isTerminal(os.Stdin) && isTerminal(os.Stdout) && inForeground(os.Stdin)
+	cfg.Dashboard = !cfg.Quiet && !cfg.Daemonize && cfg.Workers > 0 && prefork.IsTerminal(os.Stdin) && prefork.IsTerminal(os.Stdout) && inForeground(os.Stdin)
 
 	var dash *tui.Dashboard
 	var obs prefork.Observer
@@ -102,9 +102,4 @@ func report(err error) {
 func inForeground(f *os.File) bool {
 	pgrp, err := unix.IoctlGetInt(int(f.Fd()), unix.TIOCGPGRP)
 	return err == nil && pgrp == unix.Getpgrp()
-}
-
-func isTerminal(f *os.File) bool {
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
 }
