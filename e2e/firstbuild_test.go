@@ -90,7 +90,7 @@ func TestStopDuringFirstBuild(t *testing.T) {
 				t.Errorf("workers spawned after the stop:\n%s", s.stderr)
 			}
 			assertLiveGone(t, s)
-			if builds, _ := filepath.Glob(filepath.Join(a.tmp, "starlight-build-*")); len(builds) > 0 {
+			if builds := buildDirs(a.tmp); len(builds) > 0 {
 				t.Errorf("build directories left: %v", builds)
 			}
 		})
@@ -120,25 +120,21 @@ func TestScaleSignalDuringFirstBuild(t *testing.T) {
 func TestBuildDirOfKilledMasterSwept(t *testing.T) {
 	t.Parallel()
 	a := newLiveApp(t, "v1-"+nonce())
-	builds := func() []string {
-		b, _ := filepath.Glob(filepath.Join(a.tmp, "starlight-build-*"))
-		return b
-	}
 	killed := startLive(t, a.dir, a.tmp, 1)
 	running := startLive(t, a.dir, a.tmp, 1)
-	if n := len(builds()); n != 2 {
-		t.Fatalf("%d build directories for 2 masters: %v", n, builds())
+	if n := len(buildDirs(a.tmp)); n != 2 {
+		t.Fatalf("%d build directories for 2 masters: %v", n, buildDirs(a.tmp))
 	}
 	syscall.Kill(-killed.pid, syscall.SIGKILL)
 	killed.wait(t, stopTimeout)
-	if n := len(builds()); n != 2 {
-		t.Fatalf("%d build directories after a SIGKILL, want the killed master's left: %v", n, builds())
+	if n := len(buildDirs(a.tmp)); n != 2 {
+		t.Fatalf("%d build directories after a SIGKILL, want the killed master's left: %v", n, buildDirs(a.tmp))
 	}
 
 	next := startLive(t, a.dir, a.tmp, 1)
 	next.waitLog(t, startTimeout, regexp.MustCompile(`starlight: removed build directories that killed masters left in .*: 1$`))
-	if n := len(builds()); n != 2 {
-		t.Errorf("%d build directories for 2 running masters: %v", n, builds())
+	if n := len(buildDirs(a.tmp)); n != 2 {
+		t.Errorf("%d build directories for 2 running masters: %v", n, buildDirs(a.tmp))
 	}
 	for _, s := range []*server{running, next} {
 		if body, err := body(s); err != nil || !strings.HasPrefix(body, "v1-") {
@@ -157,18 +153,14 @@ func TestBuildDirOfKilledMasterSwept(t *testing.T) {
 func TestBuildDirKeptByAppServingAlone(t *testing.T) {
 	t.Parallel()
 	a := newLiveApp(t, "v1-"+nonce())
-	builds := func() []string {
-		b, _ := filepath.Glob(filepath.Join(a.tmp, "starlight-build-*"))
-		return b
-	}
 	alone := launch(t, a.dir, freePort(t), options{args: []string{"--workers", "0"}, env: liveEnv(a.tmp)})
 	eventually(t, liveStartTimeout, "the app serves alone", func() bool {
 		b, err := body(alone)
 		return err == nil && strings.HasPrefix(b, "v1-")
 	})
 	pool := startLive(t, a.dir, a.tmp, 1)
-	if n := len(builds()); n != 2 {
-		t.Fatalf("%d build directories for 2 running servers, want 2: %v", n, builds())
+	if n := len(buildDirs(a.tmp)); n != 2 {
+		t.Fatalf("%d build directories for 2 running servers, want 2: %v", n, buildDirs(a.tmp))
 	}
 	if pool.count(regexp.MustCompile(`removed build directories`)) > 0 {
 		t.Errorf("the second master swept a directory:\n%s", pool.stderr)
@@ -181,8 +173,8 @@ func TestBuildDirKeptByAppServingAlone(t *testing.T) {
 	if code := alone.wait(t, stopTimeout); code != 0 {
 		t.Errorf("the app serving alone exited with %s after SIGTERM", alone.exitDesc)
 	}
-	if n := len(builds()); n != 1 {
-		t.Errorf("%d build directories once the app serving alone exited, want the pool's alone: %v", n, builds())
+	if n := len(buildDirs(a.tmp)); n != 1 {
+		t.Errorf("%d build directories once the app serving alone exited, want the pool's alone: %v", n, buildDirs(a.tmp))
 	}
 	stopLive(t, pool, a.tmp, true)
 }

@@ -303,10 +303,15 @@ func stopLive(t *testing.T, s *server, tmp string, clean bool) {
 	if clean {
 		assertClean(t, s)
 	}
-	builds, _ := filepath.Glob(filepath.Join(tmp, "starlight-build-*"))
-	if len(builds) > 0 {
+	if builds := buildDirs(tmp); len(builds) > 0 {
 		t.Errorf("build directories left after a graceful stop: %v", builds)
 	}
+}
+
+// buildDirs lists the build directories of masters whose $TMPDIR is tmp.
+func buildDirs(tmp string) []string {
+	b, _ := filepath.Glob(filepath.Join(tmp, "starlight-build-*"))
+	return b
 }
 
 var reUnclean = regexp.MustCompile(`starlight: worker \d+ (crashed|exit status|killed by|exited before|exited unexpectedly)|crashes in a row`)

@@ -302,15 +302,7 @@ func TestMasterSurvivesClosedStderr(t *testing.T) {
 		<-done
 		assertNothingLeft(t, app)
 	})
-	workers := func() int {
-		n := 0
-		for _, p := range listProcs() {
-			if p.ppid == pid && p.state != 'Z' && p.argv0 == app {
-				n++
-			}
-		}
-		return n
-	}
+	master := &server{pid: pid, appPath: app} // for workers() only: its stderr is the pipe
 
 	// Read the log until both workers are ready, then close it.
 	r.SetReadDeadline(time.Now().Add(startTimeout))
@@ -338,7 +330,7 @@ func TestMasterSurvivesClosedStderr(t *testing.T) {
 			return false
 		}
 	}
-	eventually(t, startTimeout, "3 workers after SIGTTIN", func() bool { return exited() || workers() == 3 })
+	eventually(t, startTimeout, "3 workers after SIGTTIN", func() bool { return exited() || len(master.workers()) == 3 })
 	if exited() {
 		t.Fatalf("the master exited: %s", cmd.ProcessState)
 	}
