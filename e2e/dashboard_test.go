@@ -55,10 +55,7 @@ func startDashboard(t *testing.T, width, height int, args ...string) *dashboard 
 	t.Helper()
 	d, dir := newDashboard(t)
 	for attempt := 1; ; attempt++ {
-		d.port = freePort(t)
-		d.addr = "127.0.0.1:" + itoa(d.port)
-		d.server = &server{t: t, addr: d.addr, client: newClient(false)}
-		d.name = "dash" + itoa(attempt)
+		d.session("dash" + itoa(attempt))
 		argv := append([]string{d.bin, "--workers", "2", "-l", d.addr}, args...)
 		argv = append(argv, d.app)
 		// The pane's shell records starlight's exit status: tmux leaves
@@ -122,6 +119,15 @@ func newDashboard(t *testing.T) (*dashboard, string) {
 	write(t, d.conf, "set -g remain-on-exit on\nset -g status off\n")
 	t.Cleanup(d.cleanup)
 	return d, dir
+}
+
+// session names the tmux session to come and picks a free port for its
+// starlight, with an HTTP client for it.
+func (d *dashboard) session(name string) {
+	d.name = name
+	d.port = freePort(d.t)
+	d.addr = "127.0.0.1:" + itoa(d.port)
+	d.server = &server{t: d.t, addr: d.addr, client: newClient(false)}
 }
 
 // shellJoin quotes argv for sh.
@@ -500,10 +506,7 @@ func TestBackgroundJobRunsHeadless(t *testing.T) {
 		t.Run(fmt.Sprintf("tostop=%v", tostop), func(t *testing.T) {
 			t.Parallel()
 			d, _ := newDashboard(t)
-			d.name = "bg"
-			d.port = freePort(t)
-			d.addr = "127.0.0.1:" + itoa(d.port)
-			d.server = &server{t: t, addr: d.addr, client: newClient(false)}
+			d.session("bg")
 			d.tmuxOK("-f", d.conf, "new-session", "-d", "-s", d.name, "-x", "120", "-y", "40",
 				"bash --norc --noprofile -i")
 			line := shellJoin([]string{d.bin, "--workers", "2", "-l", d.addr, d.app}) + " &\n"
