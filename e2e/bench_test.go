@@ -4,8 +4,11 @@ import (
 	"context"
 	"math/rand/v2"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -17,37 +20,12 @@ import (
 // 200. Not a speed test: only the report is checked. It runs alone (not in
 // parallel), and never writes bench/RESULTS.md.
 func TestBenchRunPrintsItsTable(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", "bench/run")
-	cmd.Dir = ".."
-	cmd.Env = childEnv("DURATION=1", "ROUNDS=1", "BENCH_ONLY=plain sl-2 reuse", "BENCH_MODES=keepalive close",
-		"QUIET_WAIT=0", "BENCH_PORT="+itoa(freePortBlock(t, 40)))
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("bench/run: %v\n%s", err, stderr.String())
-	}
-	report := string(out)
-	row := regexp.MustCompile(`(?m)^\| (keepalive|close) \| (.+?) \| (\d+) \| ([\d.]+) \| ([\d.]+) \| (\d+) \| ([\d.]+)× \|$`)
-	rows := map[string]string{}
-	for _, m := range row.FindAllStringSubmatch(report, -1) {
-		rows[m[1]+"/"+m[2]] = m[7]
-		if m[6] != "0" {
-			t.Errorf("%s %s: %s errors", m[1], m[2], m[6])
-		}
-	}
+	report, log := runBench(t, "DURATION=1", "BENCH_ONLY=plain sl-2 reuse", "BENCH_MODES=keepalive close")
+	rows := benchRows(t, report)
 	for _, mode := range []string{"keepalive", "close"} {
 		for _, s := range []string{"plain net/http (one process, GOMAXPROCS", "starlight --quiet, 2 workers", "starlight --quiet, 2 workers, --reuse-port"} {
-			found := false
-			for k, ratio := range rows {
-				if strings.HasPrefix(k, mode+"/"+s) && (!strings.HasPrefix(s, "plain") || ratio == "1.00") {
-					found = true
-				}
-			}
-			if !found {
-				t.Errorf("no %s row for %q (plain at 1.00×) in:\n%s\nbench/run's log:\n%s", mode, s, report, stderr.String())
+			if !hasRow(rows, mode, s) {
+				t.Errorf("no %s row for %q (plain at 1.00×) in:\n%s\nbench/run's log:\n%s", mode, s, report, log)
 			}
 		}
 	}
@@ -59,6 +37,110 @@ func TestBenchRunPrintsItsTable(t *testing.T) {
 			t.Errorf("report lacks %s:\n%s", want, report)
 		}
 	}
+}
+
+// The scenarios only a full run has: nproc workers, the dashboard and
+// --quiet in a tmux pane, recycling, two SIGHUPs and a rebuild under load,
+// each with its row, no failed request, the two ratios of the second table
+// and the notes that say what happened; and --write, which replaces only
+// the part of the results file between its markers.
+func TestBenchRunEveryScenario(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed")
+	}
+	results := filepath.Join(t.TempDir(), "RESULTS.md")
+	before := "# Results\n\nkept above\n<!-- bench/run:begin -->\nold table\n<!-- bench/run:end -->\nkept below\n"
+	if err := os.WriteFile(results, []byte(before), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	report, log := runBench(t, "DURATION=2", "BENCH_ONLY=plain sl-N tty-q tty reqs-1000 reqs-inf hup reload",
+		"BENCH_MODES=keepalive", "BENCH_RESULTS="+results, "--write")
+	rows := benchRows(t, report)
+	for _, s := range []string{
+		"plain net/http (one process, GOMAXPROCS",
+		"starlight --quiet, " + itoa(runtime.NumCPU()) + " workers (nproc)",
+		"starlight --quiet in a tmux pane, 2 workers",
+		"starlight with its dashboard in a tmux pane, 2 workers",
+		"2 workers, --max-reqs-per-child 1000",
+		"2 workers, --max-reqs-per-child inf",
+		"2 workers, SIGHUP twice during the run",
+		"2 workers, -r, a .go file edited during the run",
+	} {
+		if !hasRow(rows, "keepalive", s) {
+			t.Errorf("no keepalive row for %q in:\n%s\nbench/run's log:\n%s", s, report, log)
+		}
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^\| keepalive \| \d\.\d{3} \| \d\.\d{3} \|$`),
+		regexp.MustCompile(`(?m)^- tty: the dashboard was on screen during the run`),
+		regexp.MustCompile(`(?m)^- hup \(keepalive\): 2 SIGHUPs sent, 2 reloads finished\.$`),
+		regexp.MustCompile(`(?m)^- reload \(keepalive\): one \.go file edited at [\d.]+ s in each of 1 runs; the master rebuilt it .* in \d+-\d+ ms after the edit, and generation 2 served on every worker \d+-\d+ ms after the build\.`),
+	} {
+		if !want.MatchString(report) {
+			t.Errorf("report lacks %s:\n%s\nbench/run's log:\n%s", want, report, log)
+		}
+	}
+	written, err := os.ReadFile(results)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "# Results\n\nkept above\n<!-- bench/run:begin -->\n" + report + "<!-- bench/run:end -->\nkept below\n"
+	if !strings.Contains(report, "Machine: ") || string(written) != want {
+		t.Errorf("--write wrote:\n%s\nwant:\n%s", written, want)
+	}
+}
+
+// runBench runs bench/run with the environment given (and "--write" as an
+// argument if given), on a block of free ports, without waiting for an idle
+// machine, and returns its report and its log.
+func runBench(t *testing.T, settings ...string) (report, log string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var args, env []string
+	for _, s := range settings {
+		if strings.HasPrefix(s, "--") {
+			args = append(args, s)
+		} else {
+			env = append(env, s)
+		}
+	}
+	cmd := exec.CommandContext(ctx, "bash", append([]string{"bench/run"}, args...)...)
+	cmd.Dir = ".."
+	cmd.Env = childEnv(append([]string{"ROUNDS=1", "QUIET_WAIT=0", "BENCH_PORT=" + itoa(freePortBlock(t, 40))}, env...)...)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("bench/run: %v\n%s", err, stderr.String())
+	}
+	return string(out), stderr.String()
+}
+
+// benchRows maps "mode/scenario" to the ratio of each row of the report's
+// main table, and fails the test for a row with errors.
+func benchRows(t *testing.T, report string) map[string]string {
+	t.Helper()
+	row := regexp.MustCompile(`(?m)^\| (keepalive|close) \| (.+?) \| (\d+) \| ([\d.]+) \| ([\d.]+) \| (\d+) \| ([\d.]+)× \|$`)
+	rows := map[string]string{}
+	for _, m := range row.FindAllStringSubmatch(report, -1) {
+		rows[m[1]+"/"+m[2]] = m[7]
+		if m[6] != "0" {
+			t.Errorf("%s %s: %s errors", m[1], m[2], m[6])
+		}
+	}
+	return rows
+}
+
+// hasRow reports whether rows has a row of the mode whose scenario starts
+// with prefix; plain net/http's must have the ratio 1.00.
+func hasRow(rows map[string]string, mode, prefix string) bool {
+	for k, ratio := range rows {
+		if strings.HasPrefix(k, mode+"/"+prefix) && (!strings.HasPrefix(prefix, "plain") || ratio == "1.00") {
+			return true
+		}
+	}
+	return false
 }
 
 // freePortBlock returns the first of n consecutive TCP ports on 127.0.0.1
