@@ -173,6 +173,15 @@ func liveEnv(tmp string) []string {
 // build) is left.
 func startLive(t *testing.T, app, tmp string, workers int, args ...string) *server {
 	t.Helper()
+	s := launchLive(t, app, tmp, workers, args...)
+	livePool(t, s, workers, 1, liveStartTimeout)
+	return s
+}
+
+// launchLive is startLive up to the master's first workers: it returns
+// once the master listens, whether or not a worker is ready.
+func launchLive(t *testing.T, app, tmp string, workers int, args ...string) *server {
+	t.Helper()
 	o := options{
 		args: append([]string{"-r", "--workers", itoa(workers)}, args...),
 		env:  liveEnv(tmp),
@@ -198,7 +207,6 @@ func startLive(t *testing.T, app, tmp string, workers int, args ...string) *serv
 		if !listening {
 			t.Fatalf("starlight does not listen after %s", liveStartTimeout)
 		}
-		livePool(t, s, workers, 1, liveStartTimeout)
 		return s
 	}
 }
@@ -691,6 +699,37 @@ func TestLiveRollbackWhenNewWorkersExit(t *testing.T) {
 			t.Errorf("old worker %d did not exit cleanly on the stop", pid)
 		}
 	}
+}
+
+// An app that cannot start waits for a change, spawning nothing more: an
+// edit that still exits at start is rolled back and a broken build fails,
+// each saying the app still cannot start, and neither brings back a worker
+// of the first generation; the fix is then served at once.
+func TestLiveAppThatCannotStartServesOnceFixed(t *testing.T) {
+	t.Parallel()
+	a := newLiveApp(t, "v1-"+nonce())
+	exit := `fmt.Fprintln(os.Stderr, "reloadapp: failing at start"); os.Exit(1)`
+	a.writeMain("v1-"+nonce(), exit)
+	s := launchLive(t, a.dir, a.tmp, 2)
+	s.waitLog(t, liveReloadTimeout, regexp.MustCompile(`starlight: the app cannot start: 5 workers in a row exited before they were ready .*; waiting for a change$`))
+	reGen1 := regexp.MustCompile(`starlight: worker \d+ spawned \(generation 1,`)
+	gen1 := s.count(reGen1)
+
+	a.writeMain("v2-"+nonce(), exit)
+	s.waitLog(t, liveReloadTimeout, regexp.MustCompile(`starlight: reload rolled back: 2 workers of generation 2 exited before they were ready .*; the app still cannot start; waiting for a change$`))
+	a.writeMain("v3-"+nonce(), "brokenCall()")
+	s.waitLog(t, liveReloadTimeout, regexp.MustCompile(`starlight: build of generation 3 failed; the app still cannot start; waiting for a change: `))
+
+	v4 := "v4-" + nonce()
+	a.writeMain(v4, "")
+	took := waitBody(t, s, v4, liveReloadTimeout)
+	s.waitLog(t, liveReloadTimeout, regexp.MustCompile(`starlight: reload finished: generation 4 serves on every worker`))
+	t.Logf("the fix was served after %s", took.Round(time.Millisecond))
+	assertServes(t, s, 5, v4, 4, nil)
+	if n := s.count(reGen1); n != gen1 {
+		t.Errorf("%d workers of generation 1 spawned after the app was found unable to start", n-gen1)
+	}
+	stopLive(t, s, a.tmp, false)
 }
 
 // With an executable for APP, replacing the file reloads it.

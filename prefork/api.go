@@ -47,6 +47,7 @@ type Snapshot struct {
 	Reloads    int    // slow restarts completed
 	Reloading  bool   // a slow restart is under way
 	Stopping   bool   // a graceful stop is under way
+	Halted     bool   // the app cannot start: no worker runs until a change
 }
 
 // EventKind names what happened.

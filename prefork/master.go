@@ -111,6 +111,7 @@ type view struct {
 	reloads    int
 	reloading  bool
 	stopping   bool
+	halted     bool
 }
 
 type procView struct {
@@ -1019,6 +1020,7 @@ func (m *Master) publish() {
 	m.view.build = m.binary
 	m.view.reloading = m.roll != nil || m.building != nil
 	m.view.stopping = m.stopping > 0
+	m.view.halted = m.halted != ""
 	m.mu.Unlock()
 }
 
@@ -1041,6 +1043,7 @@ func (m *Master) Snapshot() Snapshot {
 		Reloads:    v.reloads,
 		Reloading:  v.reloading,
 		Stopping:   v.stopping,
+		Halted:     v.halted,
 	}
 	for _, l := range m.listeners {
 		s.Listeners = append(s.Listeners, l.url)

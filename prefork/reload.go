@@ -16,7 +16,9 @@ func (m *Master) reload(why string) {
 	if m.stopping > 0 {
 		return
 	}
-	m.halted = ""
+	// A halted master stays halted while it builds: its generation cannot
+	// start, so no worker of it is spawned; the new one's rollout ends the
+	// halt (startRollout).
 	if m.building != nil {
 		m.building() // a newer change makes the build in flight stale
 		m.building = nil
@@ -57,8 +59,12 @@ func (m *Master) built(b buildResult) {
 		}
 		os.Remove(b.binary)
 		sdNotify("READY=1")
+		outcome := fmt.Sprintf("generation %d keeps serving", m.gen)
+		if m.halted != "" {
+			outcome = "the app still cannot start; waiting for a change"
+		}
 		m.emit(Event{Kind: EventReloadFailed, Generation: b.gen,
-			Message: fmt.Sprintf("build of generation %d failed; generation %d keeps serving: %v", b.gen, m.gen, b.err), Detail: detail})
+			Message: fmt.Sprintf("build of generation %d failed; %s: %v", b.gen, outcome, b.err), Detail: detail})
 		return
 	}
 	m.emit(Event{Kind: EventReloadBuilt, Generation: b.gen, Message: fmt.Sprintf("generation %d built", b.gen)})
@@ -70,6 +76,7 @@ func (m *Master) startRollout(gen int, binary, why string) {
 		defer os.Remove(m.roll.binary) // superseded before it finished
 	}
 	m.roll = &rollout{gen: gen, binary: binary, why: why}
+	m.halted = "" // a new generation to try
 }
 
 func (m *Master) finishRollout(r *rollout) {
@@ -98,6 +105,14 @@ func (m *Master) rollback(reason string) {
 		}
 	}
 	sdNotify("READY=1")
+	if !m.everReady && m.watching() {
+		// The old generation never served either: spawning it again
+		// would only crash; wait for the next change instead.
+		m.halted = "reload rolled back: " + reason
+		m.emit(Event{Kind: EventReloadFailed, Generation: r.gen,
+			Message: fmt.Sprintf("reload rolled back: %s; the app still cannot start; waiting for a change", reason)})
+		return
+	}
 	m.emit(Event{Kind: EventReloadFailed, Generation: r.gen,
 		Message: fmt.Sprintf("reload rolled back: %s; generation %d keeps serving", reason, m.gen)})
 }

@@ -318,6 +318,20 @@ func TestHeader(t *testing.T) {
 	}
 }
 
+// A master that found the app unable to start says so in the header and
+// in the empty Workers pane.
+func TestHaltedApp(t *testing.T) {
+	hs := newHarness(t, 120, 40)
+	hs.master.set(prefork.Snapshot{Time: t0, Started: t0.Add(-time.Minute), App: "./app", Generation: 1, Target: 2, Halted: true})
+	hs.tick()
+	view := ansi.Strip(hs.m.View())
+	for _, want := range []string{"app cannot start", "no workers: the app cannot start (see Events); waiting for a change, or r to retry"} {
+		if !strings.Contains(view, want) {
+			t.Errorf("view lacks %q:\n%s", want, view)
+		}
+	}
+}
+
 func TestEventDetail(t *testing.T) {
 	hs := newHarness(t, 120, 40)
 	hs.loadFixture()

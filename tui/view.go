@@ -79,6 +79,8 @@ func (m model) headerView() string {
 		right = append(right, st.badgeStop.Render("stopping…"))
 	case s.Reloading:
 		right = append(right, st.badgeReload.Render("reloading…"))
+	case s.Halted:
+		right = append(right, st.badgeStop.Render("app cannot start"))
 	}
 	if m.haveSnap && !s.Started.IsZero() {
 		right = append(right, st.label.Render("up ")+st.value.Render(shortDuration(m.refTime().Sub(s.Started))))

@@ -173,7 +173,10 @@ func (m model) workersBox(h int) string {
 	}
 	if len(workers) == 0 {
 		msg := "no workers yet"
-		if m.haveSnap {
+		switch {
+		case m.haveSnap && m.snap.Halted:
+			msg = "no workers: the app cannot start (see Events); waiting for a change, or r to retry"
+		case m.haveSnap:
 			msg = fmt.Sprintf("no workers running (target %d)", m.snap.Target)
 		}
 		lines = append(lines, m.st.muted.Render(msg))
