@@ -69,10 +69,18 @@ func New(opts Options) *Dashboard {
 
 // Event queues an event for the dashboard. It never blocks: when the queue
 // is full the oldest event goes.
+//
+// A failed build's output also goes to the Logs pane in full, as lines of
+// no worker: the Events pane shows its first lines only.
 func (d *Dashboard) Event(e prefork.Event) {
 	d.mu.Lock()
 	d.events.push(e)
 	d.tail.push(e)
+	if e.Kind == prefork.EventReloadFailed && e.Detail != "" {
+		for _, l := range strings.Split(strings.TrimRight(e.Detail, "\n"), "\n") {
+			d.logs.push(prefork.LogLine{Time: e.Time, Stream: prefork.StreamStderr, Text: l})
+		}
+	}
 	d.mu.Unlock()
 }
 
@@ -171,7 +179,7 @@ func (d *Dashboard) printTail(out io.Writer) {
 func plainEvent(e prefork.Event, loc *time.Location) string {
 	s := fmt.Sprintf("%s %-*s %s\n", e.Time.In(loc).Format("15:04:05"), kindWidth, e.Kind, eventMessage(e))
 	if e.Kind == prefork.EventReloadFailed {
-		for _, l := range detailLines(e.Detail, tailDetail) {
+		for _, l := range detailLines(e.Detail, tailDetail, "") {
 			s += strings.Repeat(" ", eventIndent) + l + "\n"
 		}
 	}

@@ -42,14 +42,16 @@ func (m model) eventLines(e prefork.Event, w, maxDetail int) []string {
 
 	rows := 0
 	detailStyle := st.detail
+	rest := ""
 	switch e.Kind {
 	case prefork.EventReloadFailed:
 		rows, detailStyle = reloadDetailRows, st.kind(e.Kind).UnsetBold()
+		rest = " (all in Logs)" // Dashboard.Event copies it there
 	case prefork.EventCrashed, prefork.EventError:
 		rows = crashDetailRows
 	}
 	indent := strings.Repeat(" ", eventIndent)
-	for _, d := range detailLines(e.Detail, min(rows, maxDetail)) {
+	for _, d := range detailLines(e.Detail, min(rows, maxDetail), rest) {
 		lines = append(lines, indent+detailStyle.Render(truncate(d, w-eventIndent)))
 	}
 	return lines
@@ -77,8 +79,8 @@ func eventMessage(e prefork.Event) string {
 }
 
 // detailLines returns at most n non-blank lines of detail, sanitised, with
-// a last line saying how many more there were.
-func detailLines(detail string, n int) []string {
+// a last line saying how many more there were, and rest after it.
+func detailLines(detail string, n int, rest string) []string {
 	if n <= 0 || strings.TrimSpace(detail) == "" {
 		return nil
 	}
@@ -95,5 +97,5 @@ func detailLines(detail string, n int) []string {
 		return all[:1]
 	}
 	more := len(all) - (n - 1)
-	return append(all[:n-1:n-1], fmt.Sprintf("… %d more lines", more))
+	return append(all[:n-1:n-1], fmt.Sprintf("… %d more lines%s", more, rest))
 }

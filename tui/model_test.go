@@ -332,6 +332,28 @@ func TestHaltedApp(t *testing.T) {
 	}
 }
 
+// A failed build's output is cut in the Events pane, which says where the
+// rest is, and is in the Logs pane in full.
+func TestBuildOutputInLogs(t *testing.T) {
+	hs := newHarness(t, 120, 40)
+	hs.master.set(prefork.Snapshot{Time: t0, Started: t0.Add(-time.Minute), App: "./app", Generation: 1, Target: 2})
+	var out []string
+	for i := 1; i <= 12; i++ {
+		out = append(out, fmt.Sprintf("./main.go:%d:2: undefined: thing%d", i, i))
+	}
+	hs.dash.Event(prefork.Event{Time: t0, Kind: prefork.EventReloadFailed, Generation: 2,
+		Message: "build of generation 2 failed; generation 1 keeps serving: build ./app: exit status 1",
+		Detail:  "# app\n" + strings.Join(out, "\n") + "\n"})
+	hs.tick()
+	view := ansi.Strip(hs.m.View())
+	if !strings.Contains(view, "… 6 more lines (all in Logs)") {
+		t.Errorf("the Events pane does not say where the rest of the output is:\n%s", view)
+	}
+	if n := strings.Count(view, "undefined: thing12"); n != 1 {
+		t.Errorf("the last line of the output shows %d times, want once (in Logs):\n%s", n, view)
+	}
+}
+
 func TestEventDetail(t *testing.T) {
 	hs := newHarness(t, 120, 40)
 	hs.loadFixture()
