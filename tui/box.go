@@ -15,6 +15,9 @@ func (m model) box(title, info string, lines []string, h int, focused bool, note
 	border, titleStyle := m.st.border, m.st.title
 	if focused {
 		border, titleStyle = m.st.borderFocused, m.st.titleFocused
+		if m.st.plain {
+			title = "▶ " + title // no reverse video to show it
+		}
 	}
 
 	// ╭─ Title ───────── info ─╮

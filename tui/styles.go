@@ -67,10 +67,14 @@ type styles struct {
 
 	flash, stopping lipgloss.Style
 	help            help.Styles
+
+	// plain: the terminal shows no attributes at all (NO_COLOR, or a
+	// terminal without colours), so focus is marked with a glyph.
+	plain bool
 }
 
-// newRenderer returns a renderer for out; with noColor it draws no colour at
-// all (bold, underline and reverse video remain).
+// newRenderer returns a renderer for out; with noColor it draws plain text:
+// no colour, and no bold, underline or reverse video either.
 func newRenderer(out io.Writer, noColor bool) *lipgloss.Renderer {
 	r := lipgloss.NewRenderer(out)
 	if noColor {
@@ -86,6 +90,7 @@ func newStyles(r *lipgloss.Renderer) *styles {
 	}
 	s := &styles{
 		r:      r,
+		plain:  r.ColorProfile() == termenv.Ascii,
 		text:   fg(colText),
 		muted:  fg(colMuted),
 		faint:  fg(colFaint),

@@ -103,7 +103,8 @@ func TestViewFitsEverySize(t *testing.T) {
 
 var colourSGR = regexp.MustCompile(`\x1b\[[0-9;]*(3[0-9]|4[0-9]|9[0-7]|10[0-7]);`)
 
-// The colours change nothing but colours; with NoColor there are none.
+// The colours change nothing but colours; with NoColor there are none, and
+// a glyph marks the focused pane instead of reverse video.
 func TestColourAndNoColour(t *testing.T) {
 	r := lipgloss.NewRenderer(io.Discard)
 	r.SetColorProfile(termenv.TrueColor)
@@ -120,7 +121,13 @@ func TestColourAndNoColour(t *testing.T) {
 	if strings.Contains(pv, "38;2;") || strings.Contains(pv, "48;2;") || colourSGR.MatchString(pv) {
 		t.Errorf("no-colour view has colour escapes: %q", pv[:200])
 	}
-	if ansi.Strip(cv) != ansi.Strip(pv) {
+	if !strings.Contains(pv, "╭─ ▶ Logs ") || strings.Count(pv, "▶") != 1 {
+		t.Errorf("no-colour view does not mark the focused pane (Logs) alone:\n%s", pv)
+	}
+	if strings.Contains(cv, "▶") {
+		t.Errorf("coloured view marks focus with a glyph too")
+	}
+	if ansi.Strip(cv) != strings.Replace(ansi.Strip(pv), "▶ Logs ", "Logs ──", 1) {
 		t.Errorf("colour changes the layout:\n%s\n---\n%s", ansi.Strip(cv), ansi.Strip(pv))
 	}
 }
