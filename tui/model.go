@@ -179,6 +179,7 @@ func (m model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
 		m.help.Width = max(0, msg.Width-2)
+		m.fullHelpHeight = lipgloss.Height(m.fullHelpView()) // its columns may wrap
 		return m.relayout(), nil
 	case tea.KeyMsg:
 		if msg.Type == tea.KeyRunes && len(msg.Runes) > 1 && !msg.Paste {

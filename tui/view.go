@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/starlight-go/starlight/prefork"
@@ -215,7 +216,15 @@ func (m model) below(total, offset, height int) string {
 }
 
 func (m model) fullHelpView() string {
-	return m.help.FullHelpView(m.keys.FullHelp())
+	groups := m.keys.FullHelp()
+	uncut := m.help
+	uncut.Width = 0
+	if full := uncut.FullHelpView(groups); m.help.Width == 0 || lipgloss.Width(full) <= m.help.Width {
+		return full
+	}
+	// Too narrow for the columns side by side: two rows of them.
+	half := (len(groups) + 1) / 2
+	return m.help.FullHelpView(groups[:half]) + "\n" + m.help.FullHelpView(groups[half:])
 }
 
 // footerView is one line of short help, after what is going on if anything

@@ -84,6 +84,23 @@ func TestGoldenFullHelp(t *testing.T) {
 	golden(t, "help_100x30", ansi.Strip(view)+"\n")
 }
 
+// At 80 columns, too narrow for the help's four columns side by side, the
+// full help puts them in two rows, and every key is there.
+func TestFullHelpAt80Columns(t *testing.T) {
+	hs := newHarness(t, 80, 24)
+	hs.loadFixture()
+	hs.key("?")
+	view := ansi.Strip(hs.m.View())
+	checkScreen(t, hs.m.View(), 80, 24)
+	for _, group := range hs.m.keys.FullHelp() {
+		for _, b := range group {
+			if h := b.Help(); !strings.Contains(view, h.Key) || !strings.Contains(view, h.Desc) {
+				t.Errorf("the full help at 80×24 lacks %q %q:\n%s", h.Key, h.Desc, view)
+			}
+		}
+	}
+}
+
 // Every size from 80×24 up fits exactly, and so do smaller ones.
 func TestViewFitsEverySize(t *testing.T) {
 	hs := newHarness(t, 80, 24)
