@@ -549,3 +549,43 @@ func TestBackgroundJobRunsHeadless(t *testing.T) {
 		})
 	}
 }
+
+// Keys typed while the first build runs, before there is a dashboard to
+// take them, are dropped: a q typed then does not quit the dashboard once
+// it is up, nor does a + add a worker.
+func TestKeysTypedBeforeDashboardDropped(t *testing.T) {
+	t.Parallel()
+	d, dir := newDashboard(t)
+	a := newLiveApp(t, "v1-"+nonce())
+	path, gate := gatedGo(t)
+	d.session("typed")
+	argv := append([]string{"env"}, liveEnv(a.tmp)...)
+	argv = append(argv, path, d.bin, "--workers", "1", "-l", d.addr, a.dir)
+	d.status = filepath.Join(dir, d.name+".status")
+	d.tmuxOK("-f", d.conf, "new-session", "-d", "-s", d.name, "-x", "120", "-y", "40",
+		shellJoin(argv)+"; echo $? >"+shellJoin([]string{d.status}))
+	d.waitScreen("the first build", func(s string) bool { return strings.Contains(s, "building ") })
+	d.keys("q+")
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.waitScreen("the dashboard with its worker", func(s string) bool {
+		return strings.Contains(s, "✦ starlight") && strings.Contains(s, "workers 1/1")
+	})
+	if _, _, err := d.server.whoami(d.server.client); err != nil {
+		t.Fatalf("the dashboard is up but the server does not answer: %v", err)
+	}
+	if poll(liveQuiet, func() bool {
+		dead, _ := d.paneDead()
+		return dead || !strings.Contains(d.screen(), "workers 1/1")
+	}) {
+		t.Fatalf("the keys typed during the build were taken by the dashboard; its screen:\n%s", d.screen())
+	}
+	d.keys("q")
+	if !poll(stopTimeout, func() bool { dead, _ := d.paneDead(); return dead }) {
+		t.Fatalf("starlight still runs %s after q", stopTimeout)
+	}
+	if _, status := d.paneDead(); status != 0 {
+		t.Errorf("after q starlight exited with status %d, want 0", status)
+	}
+}

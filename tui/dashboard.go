@@ -10,6 +10,7 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/term"
+	"golang.org/x/sys/unix"
 
 	"github.com/starlight-go/starlight/prefork"
 )
@@ -125,6 +126,11 @@ func (d *Dashboard) Run(m Master, done <-chan struct{}) error {
 			defer tty.Close() //nolint:errcheck
 			in = tty
 		}
+	}
+	// Keys typed before the dashboard was there (during the first build,
+	// say) were meant for nothing on screen: a q there must not quit it.
+	if f, ok := in.(*os.File); ok && term.IsTerminal(f.Fd()) {
+		unix.IoctlSetInt(int(f.Fd()), unix.TCFLSH, unix.TCIFLUSH) //nolint:errcheck // best effort
 	}
 	watch := newInputWatch(in)
 
