@@ -262,6 +262,27 @@ func TestRecycleWithKeepAlive(t *testing.T) {
 	s.stop(t)
 }
 
+// An app whose main exits 1 after Serve returned nil (as
+// log.Fatal(httpserver.Serve(h)) does) is recycled and stopped as any
+// other: no crash, no backoff, and the log says what its main did.
+func TestExitStatusAfterServeIsNotACrash(t *testing.T) {
+	t.Parallel()
+	s := start(t, options{args: []string{"--workers", "2", "--max-reqs-per-child", "3"},
+		env: []string{"TESTAPP_EXIT_AFTER_SERVE=1"}, ready: 2})
+	r := loadPIDs(s, s.client, 2, 60, 30*time.Second, nil)
+	if n := r.errs.count(); n > 0 || r.requests.Load() != 60 {
+		t.Errorf("%d of %d requests failed while workers recycled:\n%s", n, r.requests.Load(), &r.errs)
+	}
+	s.waitLog(t, 5*time.Second, regexp.MustCompile(`starlight: worker \d+ recycled after 3 requests, then exit status 1 \(the app's main exited non-zero after Serve returned nil\)$`))
+	if n := s.count(regexp.MustCompile(`crashed|crashes in a row|next worker in`)); n > 0 {
+		t.Errorf("%d log lines take the exit status after Serve for a crash", n)
+	}
+	s.stop(t)
+	if n := s.count(regexp.MustCompile(`starlight: worker \d+ exited \(stop\) after \d+ requests?, then exit status 1 \(the app's main`)); n != 2 {
+		t.Errorf("%d workers said to exit with status 1 after the stop, want 2", n)
+	}
+}
+
 // Workers serve every listener: two -l addresses, and -o/-p.
 func TestListeners(t *testing.T) {
 	t.Parallel()

@@ -823,27 +823,37 @@ func (m *Master) reaped(e exitMsg) {
 	if reqs == 1 {
 		served = "1 request"
 	}
+	// Serve drained for a reason of its own (budget, harakiri, a signal)
+	// and returned nil: a non-zero status after that is the app's main
+	// (log.Fatal(httpserver.Serve(h)) exits 1 on nil), not a crash.
+	clean := code == 0 || (reason != scoreboard.ExitNone && !ws.Signaled())
+	after := ""
+	if clean && code != 0 {
+		after = fmt.Sprintf(", then %s (the app's main exited non-zero after Serve returned nil)", how)
+	}
 	crashed := false
 	switch {
-	case p.retiring != "" && (code == 0 || ws.Signal() == syscall.SIGTERM || strings.HasPrefix(p.retiring, "stop")):
+	case p.retiring != "" && (clean || ws.Signal() == syscall.SIGTERM || strings.HasPrefix(p.retiring, "stop")):
 		ev.Kind = EventExited
 		ev.Message = fmt.Sprintf("worker %d exited (%s) after %s", p.pid, p.retiring, served)
-		if code != 0 {
+		if after != "" {
+			ev.Message += after
+		} else if code != 0 {
 			ev.Message += ", " + how
 		}
 	case p.retiring != "":
 		crashed = true
 		ev.Kind = EventCrashed
 		ev.Message = fmt.Sprintf("worker %d %s (%s) after %s", p.pid, how, p.retiring, served)
-	case code == 0 && reason == scoreboard.ExitBudget:
+	case clean && reason == scoreboard.ExitBudget:
 		ev.Kind = EventRecycled
-		ev.Message = fmt.Sprintf("worker %d recycled after %s", p.pid, served)
-	case code == 0 && reason == scoreboard.ExitHarakiri:
+		ev.Message = fmt.Sprintf("worker %d recycled after %s%s", p.pid, served, after)
+	case clean && reason == scoreboard.ExitHarakiri:
 		ev.Kind = EventHarakiri
-		ev.Message = fmt.Sprintf("worker %d exited by harakiri after %s", p.pid, served)
-	case code == 0 && reason == scoreboard.ExitSignal:
+		ev.Message = fmt.Sprintf("worker %d exited by harakiri after %s%s", p.pid, served, after)
+	case clean && reason == scoreboard.ExitSignal:
 		ev.Kind = EventExited
-		ev.Message = fmt.Sprintf("worker %d exited on a signal from outside after %s", p.pid, served)
+		ev.Message = fmt.Sprintf("worker %d exited on a signal from outside after %s%s", p.pid, served, after)
 	default:
 		crashed = true
 		ev.Kind = EventCrashed

@@ -72,4 +72,9 @@ func main() {
 	if err := httpserver.Serve(mux); err != nil {
 		log.Fatal(err)
 	}
+	if s := os.Getenv("TESTAPP_EXIT_AFTER_SERVE"); s != "" {
+		// As log.Fatal(httpserver.Serve(mux)) does after a graceful exit.
+		code, _ := strconv.Atoi(s)
+		os.Exit(code)
+	}
 }
