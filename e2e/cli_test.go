@@ -26,6 +26,7 @@ func TestBadOptions(t *testing.T) {
 		{"--bogus", "unknown option --bogus"},
 		{"--listen=127.0.0.1:99999", `--listen: "127.0.0.1:99999": bad port "99999"`},
 		{"--socket=", "--socket: empty path"},
+		{"--ssl-verify-mode=2", "--ssl-verify-mode needs --ssl"},
 	} {
 		t.Run(strings.TrimLeft(tc.arg, "-"), func(t *testing.T) {
 			t.Parallel()

@@ -109,6 +109,21 @@ func ParseArgs(args []string) (Config, error) {
 	if fs.Changed("socket") && c.Socket == "" {
 		return c, usageErrorf("--socket: empty path")
 	}
+	if !c.SSL {
+		var given []string
+		for _, n := range []string{"ssl-key-file", "ssl-cert-file", "ssl-ca-file", "ssl-client-ca-file", "ssl-verify-mode"} {
+			if fs.Changed(n) {
+				given = append(given, "--"+n)
+			}
+		}
+		switch len(given) {
+		case 0:
+		case 1:
+			return c, usageErrorf("%s needs --ssl", given[0])
+		default:
+			return c, usageErrorf("%s and %s need --ssl", strings.Join(given[:len(given)-1], ", "), given[len(given)-1])
+		}
+	}
 	rest := fs.Args()
 	dash := fs.ArgsLenAtDash()
 	if dash >= 0 {

@@ -75,6 +75,13 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"-l", "http://127.0.0.1:5137"}, `--listen: "http://127.0.0.1:5137": too many colons`},
 		{[]string{"-S", ""}, "--socket: empty path"},
 		{[]string{"--reload-ignore", "["}, `--reload-ignore: "[": syntax error in pattern`},
+		{[]string{"--ssl-verify-mode", "2"}, "--ssl-verify-mode needs --ssl"},
+		{[]string{"--ssl-verify-mode=0"}, "--ssl-verify-mode needs --ssl"},
+		{[]string{"--ssl-ca-file", "ca.pem"}, "--ssl-ca-file needs --ssl"},
+		{[]string{"--ssl-client-ca-file", "ca.pem"}, "--ssl-client-ca-file needs --ssl"},
+		{[]string{"--ssl-key-file", "k.pem", "--ssl-cert-file", "c.pem"}, "--ssl-key-file and --ssl-cert-file need --ssl"},
+		{[]string{"--ssl-key-file", "k.pem", "--ssl-cert-file", "c.pem", "--ssl-verify-mode", "1"}, "--ssl-key-file, --ssl-cert-file and --ssl-verify-mode need --ssl"},
+		{[]string{"--ssl=false", "--ssl-key-file", "k.pem"}, "--ssl-key-file needs --ssl"},
 	} {
 		_, err := ParseArgs(tc.args)
 		var ue *UsageError
