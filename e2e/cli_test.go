@@ -27,6 +27,8 @@ func TestBadOptions(t *testing.T) {
 		{"--listen=127.0.0.1:99999", `--listen: "127.0.0.1:99999": bad port "99999"`},
 		{"--socket=", "--socket: empty path"},
 		{"--ssl-verify-mode=2", "--ssl-verify-mode needs --ssl"},
+		{"--Reload=/nonexistent-starlight-e2e", "--Reload: /nonexistent-starlight-e2e: no such directory"},
+		{"--Reload=", "--Reload: empty directory name"},
 	} {
 		t.Run(strings.TrimLeft(tc.arg, "-"), func(t *testing.T) {
 			t.Parallel()

@@ -109,6 +109,11 @@ func ParseArgs(args []string) (Config, error) {
 	if fs.Changed("socket") && c.Socket == "" {
 		return c, usageErrorf("--socket: empty path")
 	}
+	if fs.Changed("Reload") {
+		if err := checkReloadDirs(c.ReloadDirs); err != nil {
+			return c, err
+		}
+	}
 	if !c.SSL {
 		var given []string
 		for _, n := range []string{"ssl-key-file", "ssl-cert-file", "ssl-ca-file", "ssl-client-ca-file", "ssl-verify-mode"} {
@@ -165,6 +170,33 @@ func (c *Config) validate() error {
 	}
 	if c.NoReload && (c.Reload || len(c.ReloadDirs) > 0) {
 		return usageErrorf("--no-reload contradicts -r/--reload and -R/--Reload")
+	}
+	return nil
+}
+
+// checkReloadDirs checks the directories of -R: each must exist and be a
+// directory, or the watcher would fail only once the server has started.
+func checkReloadDirs(dirs []string) error {
+	if len(dirs) == 0 {
+		return usageErrorf("--Reload: empty directory name")
+	}
+	for _, d := range dirs {
+		if d == "" {
+			return usageErrorf("--Reload: empty directory name in the list")
+		}
+		st, err := os.Stat(d)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			return usageErrorf("--Reload: %s: no such directory", d)
+		case err != nil:
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return usageErrorf("--Reload: %s: %v", d, err)
+		case !st.IsDir():
+			return usageErrorf("--Reload: %s: not a directory", d)
+		}
 	}
 	return nil
 }
