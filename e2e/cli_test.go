@@ -29,6 +29,9 @@ func TestBadOptions(t *testing.T) {
 		{"--ssl-verify-mode=2", "--ssl-verify-mode needs --ssl"},
 		{"--Reload=/nonexistent-starlight-e2e", "--Reload: /nonexistent-starlight-e2e: no such directory"},
 		{"--Reload=", "--Reload: empty directory name"},
+		{"--pid=", "--pid: empty path"},
+		{"--pid=" + os.TempDir(), "--pid: " + os.TempDir() + " is a directory"},
+		{"--pid=/nonexistent-starlight-e2e/x.pid", "--pid: /nonexistent-starlight-e2e/x.pid: directory /nonexistent-starlight-e2e does not exist"},
 	} {
 		t.Run(strings.TrimLeft(tc.arg, "-"), func(t *testing.T) {
 			t.Parallel()

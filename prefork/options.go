@@ -109,6 +109,11 @@ func ParseArgs(args []string) (Config, error) {
 	if fs.Changed("socket") && c.Socket == "" {
 		return c, usageErrorf("--socket: empty path")
 	}
+	if fs.Changed("pid") {
+		if err := checkPidPath(c.PidFile); err != nil {
+			return c, err
+		}
+	}
 	if fs.Changed("Reload") {
 		if err := checkReloadDirs(c.ReloadDirs); err != nil {
 			return c, err
@@ -172,6 +177,26 @@ func (c *Config) validate() error {
 		return usageErrorf("--no-reload contradicts -r/--reload and -R/--Reload")
 	}
 	return nil
+}
+
+// checkPidPath checks the path of --pid before anything starts: not empty,
+// not a directory, in a directory that exists.
+func checkPidPath(path string) error {
+	if path == "" {
+		return usageErrorf("--pid: empty path")
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return usageErrorf("--pid: %s is a directory", path)
+	}
+	dir := filepath.Dir(path)
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return usageErrorf("--pid: %s: directory %s does not exist", path, dir)
+	case err == nil && !st.IsDir():
+		return usageErrorf("--pid: %s: %s is not a directory", path, dir)
+	}
+	return nil // other errors (permission) are the start's to report
 }
 
 // checkReloadDirs checks the directories of -R: each must exist and be a

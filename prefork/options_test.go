@@ -2,6 +2,8 @@ package prefork
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -193,5 +195,52 @@ func TestAddresses(t *testing.T) {
 		if strings.Join(got, " ") != tc.want {
 			t.Errorf("%+v: %q, want %q", tc.c, got, tc.want)
 		}
+	}
+}
+
+// --pid: an empty path, a directory, or a path in a directory that does
+// not exist is a bad value, named as --pid.
+func TestParsePidFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{"", "--pid: empty path"},
+		{dir, "--pid: " + dir + " is a directory"},
+		{filepath.Join(dir, "nodir", "x.pid"), "--pid: " + filepath.Join(dir, "nodir", "x.pid") + ": directory " + filepath.Join(dir, "nodir") + " does not exist"},
+		{filepath.Join(file, "x.pid"), "--pid: " + filepath.Join(file, "x.pid") + ": " + file + " is not a directory"},
+	} {
+		_, err := ParseArgs([]string{"--pid", tc.path})
+		var ue *UsageError
+		if !errors.As(err, &ue) || err.Error() != tc.want {
+			t.Errorf("--pid %q: %v, want the usage error %q", tc.path, err, tc.want)
+		}
+	}
+	if c, err := ParseArgs([]string{"--pid", filepath.Join(dir, "app.pid")}); err != nil || c.PidFile != filepath.Join(dir, "app.pid") {
+		t.Errorf("--pid in an existing directory: %q, %v", c.PidFile, err)
+	}
+}
+
+// writePidFile names the pid file in its errors, never the temporary file
+// beside it, and never removes a directory as a stale pid file.
+func TestWritePidFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty")
+	if err := os.Mkdir(empty, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err := writePidFile(empty, os.Getpid())
+	if err == nil || err.Error() != "--pid: "+empty+" is a directory" {
+		t.Errorf("an empty directory: %v", err)
+	}
+	if st, err := os.Stat(empty); err != nil || !st.IsDir() {
+		t.Errorf("the directory given as --pid is gone: %v", err)
+	}
+	nodir := filepath.Join(dir, "nodir", "x.pid")
+	err = writePidFile(nodir, os.Getpid())
+	if err == nil || !strings.HasPrefix(err.Error(), "--pid: "+nodir+": ") || strings.Contains(err.Error(), ".starlight-pid") {
+		t.Errorf("a missing directory: %v; want it to name %s and not the temporary file", err, nodir)
 	}
 }

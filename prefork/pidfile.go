@@ -14,17 +14,26 @@ import (
 // appears whole or not at all, and an existing one of a running process
 // is refused. A stale one (its process gone) is replaced.
 func writePidFile(path string, pid int) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".starlight-pid-*")
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("--pid: %s is a directory", path) // never removed as stale
+	}
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, ".starlight-pid-*")
 	if err != nil {
-		return fmt.Errorf("--pid: %w", err)
+		// Name the path given, not the temporary file next to it.
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("--pid: %s: cannot create a file in %s: %w", path, dir, err)
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := fmt.Fprintf(tmp, "%d\n", pid); err != nil {
 		tmp.Close()
-		return fmt.Errorf("--pid: %w", err)
+		return pidFileError(path, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("--pid: %w", err)
+		return pidFileError(path, err)
 	}
 	os.Chmod(tmp.Name(), 0o644)
 	for attempt := 0; attempt < 2; attempt++ {
@@ -33,7 +42,7 @@ func writePidFile(path string, pid int) error {
 			return nil
 		}
 		if !errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("--pid: %w", err)
+			return pidFileError(path, err)
 		}
 		other, alive := pidFileOwner(path)
 		if alive {
@@ -42,6 +51,20 @@ func writePidFile(path string, pid int) error {
 		os.Remove(path) // stale
 	}
 	return fmt.Errorf("--pid: %s: could not replace the stale file", path)
+}
+
+// pidFileError names the pid file, not the temporary file beside it that
+// the failed call named.
+func pidFileError(path string, err error) error {
+	var pe *os.PathError
+	var le *os.LinkError
+	switch {
+	case errors.As(err, &pe):
+		err = pe.Err
+	case errors.As(err, &le):
+		err = le.Err
+	}
+	return fmt.Errorf("--pid: %s: %w", path, err)
 }
 
 // pidFileOwner reads a pid file and says whether its process runs.
