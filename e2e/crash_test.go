@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -43,6 +44,37 @@ func TestAppThatCannotStart(t *testing.T) {
 	if s.count(reReady) > 0 {
 		t.Errorf("a worker was reported ready")
 	}
+}
+
+// An app that cannot even be run (an executable whose interpreter is
+// missing: every fork/exec fails) is given up on as one whose workers
+// exit at start: status 1 with the reason, not retries for ever, and the
+// same under -D, whose launcher says so. Under -D the log is discarded, so
+// the reason goes to the launcher.
+func TestAppThatCannotBeRun(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	app := filepath.Join(dir, "app")
+	if err := os.WriteFile(app, []byte("#!/nonexistent/interpreter\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	reWhy := regexp.MustCompile(`the app cannot start: 5 workers in a row could not be started \(last: .*no such file or directory\)`)
+	code, _, stderr := runStarlight(t, dir, "--quiet", "--workers", "2", "-l", "127.0.0.1:"+itoa(freePort(t)), app)
+	if code != 1 || !reWhy.MatchString(stderr) {
+		t.Errorf("starlight over an app that cannot be run: exit %d, want 1 with a line matching %s:\n%s", code, reWhy, stderr)
+	}
+	if strings.Contains(stderr, "5 crashes in a row") {
+		t.Errorf("the log announces a sixth try as it gives up:\n%s", stderr)
+	}
+	pid := filepath.Join(dir, "daemon.pid")
+	code, _, stderr = runStarlight(t, dir, "-D", "--pid", pid, "--workers", "2", "-l", "127.0.0.1:"+itoa(freePort(t)), app)
+	if code != 1 || !reWhy.MatchString(stderr) {
+		t.Errorf("-D over an app that cannot be run: exit %d, want 1 with a line matching %s:\n%s", code, reWhy, stderr)
+	}
+	eventually(t, stopTimeout, "the daemon's pid file removed", func() bool {
+		_, err := os.Stat(pid)
+		return os.IsNotExist(err)
+	})
 }
 
 // Workers that crash at start after the pool has served are respawned with

@@ -650,7 +650,10 @@ func (m *Master) spawnNow(now time.Time) (later time.Time, ok bool) {
 	}
 	if err := m.spawn(m.gen, m.binary); err != nil {
 		m.emit(Event{Kind: EventError, Message: err.Error()})
-		m.noteCrash(now)
+		m.startFailed(now, "could not be started", err.Error(), false)
+		if m.halted != "" || m.stopping > 0 {
+			return time.Time{}, false
+		}
 		return m.backoffTill, false
 	}
 	return time.Time{}, true
@@ -879,37 +882,55 @@ func (m *Master) reaped(e exitMsg) {
 	if !crashed || m.stopping > 0 {
 		return
 	}
-	m.noteCrash(now)
 	if wasReady {
+		m.noteCrash(now)
 		return
 	}
 	if r := m.roll; r != nil && p.gen == r.gen {
 		r.fails++
 		if r.fails >= rolloutFailLimit {
 			m.rollback(fmt.Sprintf("%d workers of generation %d exited before they were ready (last: %s)", r.fails, r.gen, how))
-		}
-		return
-	}
-	m.startFails++
-	if !m.everReady && m.startFails >= startFailLimit {
-		last := how
-		if said := p.words.said(); said != "" {
-			last += fmt.Sprintf(", after writing %q", said)
-		}
-		msg := fmt.Sprintf("the app cannot start: %d workers in a row exited before they were ready (last: %s)", m.startFails, last)
-		if where := m.outputWhere(); where != "" {
-			msg += "; " + where
-		}
-		if m.watching() {
-			m.halted = msg
-			m.emit(Event{Kind: EventError, Message: msg + "; waiting for a change"})
 			return
 		}
-		m.lastErr = msg
-		m.exitCode = ExitFailure
-		m.emit(Event{Kind: EventError, Message: msg})
-		m.stop(false, "the app cannot start")
+		m.noteCrash(now)
+		return
 	}
+	last := how
+	said := p.words.said()
+	switch {
+	case said != "":
+		last += fmt.Sprintf(", after writing %q", said)
+	case code == 0 && !ws.Signaled():
+		last += " without a word: does its main call httpserver.Serve?"
+	}
+	m.startFailed(now, "exited before they were ready", last, said != "")
+}
+
+// startFailed counts a worker of the current generation that never got
+// ready (what: how they failed, last: how the last one did, said: whether
+// it wrote anything, which the message then says where to find). Before any
+// worker was ever ready, startFailLimit of them in a row mean the app
+// cannot start: the master waits for a change when it watches the app,
+// else stops and exits 1. Otherwise the next start backs off.
+func (m *Master) startFailed(now time.Time, what, last string, said bool) {
+	m.startFails++
+	if m.everReady || m.startFails < startFailLimit {
+		m.noteCrash(now)
+		return
+	}
+	msg := fmt.Sprintf("the app cannot start: %d workers in a row %s (last: %s)", m.startFails, what, last)
+	if where := m.outputWhere(); where != "" && said {
+		msg += "; " + where
+	}
+	if m.watching() {
+		m.halted = msg
+		m.emit(Event{Kind: EventError, Message: msg + "; waiting for a change"})
+		return
+	}
+	m.lastErr = msg
+	m.exitCode = ExitFailure
+	m.emit(Event{Kind: EventError, Message: msg})
+	m.stop(false, "the app cannot start")
 }
 
 // outputWhere says where the workers' output went, for a message about a
