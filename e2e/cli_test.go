@@ -3,6 +3,7 @@ package e2e
 import (
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -131,4 +132,73 @@ func write(t *testing.T, path, content string) {
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// --user and --group without root: the identity the process already has
+// is fine (nothing to do), any other is refused at once, naming the option
+// given, with exit status 1. Run as nobody through setpriv.
+func TestUserGroupNotRoot(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to run starlight as uid 65534 through setpriv")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("setpriv not found")
+	}
+	// The binaries must be reachable by uid 65534: not under t.TempDir (0700).
+	base, err := os.MkdirTemp("", "starlight-e2e-notroot-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(base, "starlight")
+	app := filepath.Join(base, "app")
+	for src, dst := range map[string]string{starlightBin: bin, appBin: app} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	asNobody := func(args ...string) *server {
+		argv := append([]string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", bin}, args...)
+		return startArgv(t, app, argv, nil)
+	}
+
+	for _, tc := range []struct{ args, want string }{
+		{"--user 0", "starlight: --user 0: changing user needs root; starlight runs as "},
+		{"--user 0 --group 65534", "starlight: --user 0: changing user needs root"},
+		{"--group 0", "starlight: --group 0: changing group needs root"},
+		{"--user 65534 --group 65534,0", "starlight: --group 65534,0: changing group needs root"},
+	} {
+		addr := "127.0.0.1:" + itoa(freePort(t))
+		s := asNobody(append(strings.Fields(tc.args), "--workers", "1", "-l", addr, app)...)
+		code := s.wait(t, startTimeout)
+		stderr := s.stderr.String()
+		if code != 1 || !strings.HasPrefix(stderr, tc.want) || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("as nobody, %s: exit %d, stderr %q; want 1 and one line %q...", tc.args, code, stderr, tc.want)
+		}
+		if strings.Contains(stderr, "spawned") {
+			t.Errorf("as nobody, %s: workers spawned", tc.args)
+		}
+	}
+
+	// The identity it already has: it serves.
+	addr := "127.0.0.1:" + itoa(freePort(t))
+	s := asNobody("--user", "65534", "--group", "65534", "--workers", "1", "-l", addr, app)
+	eventually(t, startTimeout, "a worker ready, or an exit", func() bool { return s.exited() || s.count(reReady) >= 1 })
+	if s.exited() {
+		t.Fatalf("as nobody, --user 65534 --group 65534: exited (%s)", s.exitDesc)
+	}
+	if body := mustFetch(t, s.client, "http://"+addr+"/pid"); pidOf(body) == 0 {
+		t.Errorf("GET /pid: %q", body)
+	}
+	s.stop(t)
+	assertNothingLeft(t, app)
 }

@@ -7,18 +7,97 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // identity is the user and groups the master switches to after binding.
 type identity struct {
 	uid  int   // -1 = keep
 	gids []int // first is the primary group; empty = keep
+	// gidsFrom names the option the groups come from: --group, or --user
+	// alone (the user's primary group).
+	gidsFrom string
 }
 
 // resolveIdentity looks up --user and --group (names or ids; groups
 // separated by commas or spaces). With --user alone, the user's primary
 // group is used.
+//
+// Without the privilege to switch (not root), an identity the process
+// already has is accepted and nothing is done; any other fails here,
+// before anything is built or bound, naming the option.
 func resolveIdentity(userName, groups string) (*identity, error) {
+	id, err := lookupIdentity(userName, groups)
+	if err != nil || id == nil {
+		return id, err
+	}
+	if id.uid >= 0 && !capable(unix.CAP_SETUID) {
+		if id.uid != os.Getuid() || id.uid != os.Geteuid() {
+			return nil, fmt.Errorf("--user %s: changing user needs root; starlight runs as %s", userName, whoAmI())
+		}
+		id.uid = -1 // already that user
+	}
+	if len(id.gids) > 0 && !capable(unix.CAP_SETGID) {
+		switch {
+		case groups != "" && !inGroups(id.gids):
+			return nil, fmt.Errorf("--group %s: changing group needs root; starlight runs as %s", groups, whoAmI())
+		case groups == "" && id.uid >= 0: // switching user, but not to the user's groups
+			return nil, fmt.Errorf("--user %s: changing groups needs root; starlight runs as %s", userName, whoAmI())
+		}
+		// Already in those groups, or --user alone naming this very user:
+		// the groups stay as they are.
+		id.gids = nil
+	}
+	if id.uid < 0 && len(id.gids) == 0 {
+		return nil, nil
+	}
+	return id, nil
+}
+
+// capable says whether this process has the capability (root has them
+// all).
+func capable(c uint) bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return os.Geteuid() == 0
+	}
+	return data[c/32].Effective&(1<<(c%32)) != 0
+}
+
+// inGroups says whether the process already has gids: the first as its
+// primary group, all among its groups.
+func inGroups(gids []int) bool {
+	if gids[0] != os.Getgid() || gids[0] != os.Getegid() {
+		return false
+	}
+	have := map[int]bool{os.Getgid(): true}
+	if sup, err := os.Getgroups(); err == nil {
+		for _, g := range sup {
+			have[g] = true
+		}
+	}
+	for _, g := range gids {
+		if !have[g] {
+			return false
+		}
+	}
+	return true
+}
+
+// whoAmI describes the process's user and group for messages.
+func whoAmI() string {
+	uid, gid := os.Geteuid(), os.Getegid()
+	who := fmt.Sprintf("uid %d, gid %d", uid, gid)
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		who = u.Username + " (" + who + ")"
+	}
+	return who
+}
+
+// lookupIdentity resolves the names and ids of --user and --group.
+func lookupIdentity(userName, groups string) (*identity, error) {
 	id := &identity{uid: -1}
 	if userName == "" && groups == "" {
 		return nil, nil
@@ -33,8 +112,10 @@ func resolveIdentity(userName, groups string) (*identity, error) {
 		primary = u.Gid
 	}
 	names := strings.FieldsFunc(groups, func(r rune) bool { return r == ',' || r == ' ' })
+	id.gidsFrom = "--group"
 	if len(names) == 0 && primary != "" {
 		names = []string{primary}
+		id.gidsFrom = "--user"
 	}
 	for _, n := range names {
 		g, err := lookupGroup(n)
@@ -72,10 +153,10 @@ func (id *identity) drop() error {
 	}
 	if len(id.gids) > 0 {
 		if err := syscall.Setgroups(id.gids); err != nil {
-			return fmt.Errorf("--group: setgroups: %w", err)
+			return fmt.Errorf("%s: setgroups: %w", id.gidsFrom, err)
 		}
 		if err := syscall.Setgid(id.gids[0]); err != nil {
-			return fmt.Errorf("--group: setgid %d: %w", id.gids[0], err)
+			return fmt.Errorf("%s: setgid %d: %w", id.gidsFrom, id.gids[0], err)
 		}
 	}
 	if id.uid >= 0 {
