@@ -601,6 +601,65 @@ func TestProdCertRenewalOnHUP(t *testing.T) {
 	s.stop(t)
 }
 
+// With --user, a key only root may read (mode 0600 in a root-only
+// directory, the usual setup) is read by the master before it switches
+// user and handed to the workers; a HUP that cannot read the files again
+// as that user says so, and the new workers keep the key read at start.
+func TestProdTLSKeyForRootOnly(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	if _, ok := lookupEtc("/etc/passwd", "nobody"); !ok {
+		t.Skip("no user nobody")
+	}
+	p := newPKI(t) // in a directory of root's, mode 0700
+	base, err := os.MkdirTemp("", "starlight-e2e-tls-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	app := filepath.Join(base, "app") // where nobody may run it
+	bin, err := os.ReadFile(appBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(app, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	addr := "127.0.0.1:" + itoa(freePort(t))
+	s := startArgv(t, app, []string{starlightBin, "--workers", "2", "--user", "nobody", "--ssl",
+		"--ssl-key-file", p.keyFile, "--ssl-cert-file", p.certFile, "-l", addr, app}, nil)
+	var cert *x509.Certificate
+	eventually(t, startTimeout, "an answer over TLS", func() bool {
+		_, cert, err = https(p.conf(nil), addr, "/pid")
+		return err == nil || s.exited()
+	})
+	if err != nil || cert.Subject.CommonName != "server-1" {
+		t.Fatalf("over TLS as nobody: %v %v; the log:\n%s", cert, err, s.stderr.String())
+	}
+
+	renewed := issue(t, "server-2", p.ca, x509.ExtKeyUsageServerAuth)
+	writeAtomic(t, p.keyFile, renewed.keyPEM)
+	writeAtomic(t, p.certFile, renewed.certPEM)
+	s.signal(t, syscall.SIGHUP)
+	s.waitLog(t, 15*time.Second, regexp.MustCompile(`starlight: reload finished: generation 2 serves on every worker`))
+	if s.count(regexp.MustCompile(`starlight: TLS: --ssl-cert-file: .*permission denied; the new workers get the certificate and key read at start$`)) != 1 {
+		t.Errorf("no log line says the renewed files could not be read as nobody")
+	}
+	body, cert, err := https(p.conf(nil), addr, "/pid")
+	if err != nil || cert.Subject.CommonName != "server-1" {
+		t.Fatalf("after the HUP: %v %v", cert, err)
+	}
+	if f := strings.Fields(body); len(f) != 2 || f[1] != "2" {
+		t.Errorf("after the HUP served by %q, want generation 2", body)
+	}
+	s.stop(t)
+}
+
 // ---- IPv6 -----------------------------------------------------------------
 
 // freeDualPort returns a port free on both 127.0.0.1 and ::1 a moment ago.
@@ -1165,6 +1224,11 @@ func TestProdPrivileges(t *testing.T) {
 	if st, err := os.Stat(errLog); err == nil {
 		if sys := st.Sys().(*syscall.Stat_t); int(sys.Uid) != uid {
 			t.Errorf("error log owned by %d, want %d: USR1 could not reopen it", sys.Uid, uid)
+		}
+	}
+	if st, err := os.Stat(sock); err == nil {
+		if sys := st.Sys().(*syscall.Stat_t); int(sys.Uid) != uid || int(sys.Gid) != gid {
+			t.Errorf("unix socket owned by %d:%d, want %d:%d: a proxy running as the user could not connect", sys.Uid, sys.Gid, uid, gid)
 		}
 	}
 	s.signal(t, syscall.SIGUSR1)

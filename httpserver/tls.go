@@ -4,17 +4,41 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/starlight-go/starlight/internal/proto"
 )
 
+// loadKeyPair reads the certificate and key from the master's pipe if
+// there is one, else from their files.
+func loadKeyPair(t *proto.TLS) (tls.Certificate, error) {
+	if t.PEMFD <= 0 {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return cert, fmt.Errorf("%s, %s: %w", t.CertFile, t.KeyFile, err)
+		}
+		return cert, nil
+	}
+	f := os.NewFile(uintptr(t.PEMFD), "tls-pem")
+	pem, err := io.ReadAll(f)
+	f.Close()
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("tls: reading %s and %s from the master: %w", t.CertFile, t.KeyFile, err)
+	}
+	cert, err := tls.X509KeyPair(pem, pem)
+	if err != nil {
+		return cert, fmt.Errorf("%s, %s (read by the master): %w", t.CertFile, t.KeyFile, err)
+	}
+	return cert, nil
+}
+
 // loadTLS builds the TLS configuration from files. It runs at every worker
 // start, so a slow restart picks up renewed certificates.
 func loadTLS(t *proto.TLS) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	cert, err := loadKeyPair(t)
 	if err != nil {
-		return nil, fmt.Errorf("tls: %w", err)
+		return nil, err
 	}
 	c := &tls.Config{
 		MinVersion:   tls.VersionTLS12,

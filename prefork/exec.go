@@ -26,6 +26,28 @@ func (m *Master) execInPlace() (int, error) {
 		files = append(files, f)
 		spec.Listeners = append(spec.Listeners, proto.Listener{FD: 2 + len(files), Network: l.network, Addr: l.addr, TLS: l.tls})
 	}
+	if m.tlsPEM != nil {
+		// Written whole before the exec (no goroutine outlives it), into
+		// a pipe made big enough to hold it.
+		r, w, err := os.Pipe()
+		if err != nil {
+			return ExitFailure, err
+		}
+		if len(m.tlsPEM) >= 64<<10 {
+			if _, err := unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, len(m.tlsPEM)+4096); err != nil {
+				w.Close()
+				r.Close()
+				return ExitFailure, fmt.Errorf("passing the certificate to the app: %w", err)
+			}
+		}
+		_, err = w.Write(m.tlsPEM)
+		w.Close()
+		if err != nil {
+			return ExitFailure, fmt.Errorf("passing the certificate to the app: %w", err)
+		}
+		files = append(files, r)
+		spec.TLS.PEMFD = 2 + len(files)
+	}
 	if m.accessw != nil {
 		if m.accessw == m.outw {
 			files = append(files, os.Stdout)

@@ -91,6 +91,7 @@ type Master struct {
 	announced   bool // told systemd / the daemon launcher that we serve
 	live        bool // Start is done: the observer shows what happens
 	id          *identity
+	tlsPEM      []byte // certificate and key read before switching user, or nil
 	pidFile     bool // we wrote cfg.PidFile
 
 	// Shared with Snapshot.
@@ -321,10 +322,24 @@ func (m *Master) setup() (int, error) {
 		}
 		m.pidFile = true
 	}
-	// Log files stay writable, and reopenable on SIGUSR1, after the switch.
+	// Log files stay writable, and reopenable on SIGUSR1, after the switch;
+	// unix sockets go to the user too, as gunicorn's do, so that a proxy
+	// running as that user (or group) can connect.
 	for _, f := range []string{m.cfg.ErrorLog, m.cfg.AccessLog} {
 		if f != "" && f != "-" {
 			m.id.chown(f)
+		}
+	}
+	for _, l := range m.listeners {
+		if l.path != "" {
+			m.id.chown(l.path)
+		}
+	}
+	if m.id != nil && m.cfg.SSL {
+		// The key is often readable by root alone: read it now, and
+		// hand it to every worker (see tlsPEMFile).
+		if m.tlsPEM, err = readTLSPEM(&m.cfg); err != nil {
+			return ExitFailure, err
 		}
 	}
 	if err := m.id.drop(); err != nil {

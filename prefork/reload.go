@@ -16,6 +16,7 @@ func (m *Master) reload(why string) {
 	if m.stopping > 0 {
 		return
 	}
+	m.rereadTLS()
 	// A halted master stays halted while it builds: its generation cannot
 	// start, so no worker of it is spawned; the new one's rollout ends the
 	// halt (startRollout).

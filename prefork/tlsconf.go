@@ -3,7 +3,9 @@ package prefork
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"os"
+	"slices"
 )
 
 // checkTLS validates the TLS options before anything binds: the files
@@ -48,4 +50,52 @@ func checkTLS(c *Config) error {
 		}
 	}
 	return nil
+}
+
+// readTLSPEM reads the certificate chain and the key as one PEM text.
+func readTLSPEM(c *Config) ([]byte, error) {
+	cert, err := os.ReadFile(c.SSLCertFile)
+	if err != nil {
+		return nil, fmt.Errorf("--ssl-cert-file: %w", err)
+	}
+	key, err := os.ReadFile(c.SSLKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("--ssl-key-file: %w", err)
+	}
+	return slices.Concat(cert, []byte("\n"), key), nil
+}
+
+// tlsPEMFile returns the read end of a pipe that carries the certificate
+// and key the master read before it switched user, for a worker (nil if
+// it read none: workers read the files themselves). The text is written
+// by a goroutine of its own, as it may not fit in the pipe's buffer.
+func (m *Master) tlsPEMFile() (*os.File, error) {
+	if m.tlsPEM == nil {
+		return nil, nil
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	pem := m.tlsPEM
+	go func() {
+		w.Write(pem) //nolint:errcheck // a worker that died early reads nothing
+		w.Close()
+	}()
+	return r, nil
+}
+
+// rereadTLS is a reload's new look at the certificate and key a master
+// that switched user read at start: renewed files are used if it can still
+// read them, else the workers keep getting the ones read at start.
+func (m *Master) rereadTLS() {
+	if m.tlsPEM == nil {
+		return
+	}
+	pem, err := readTLSPEM(&m.cfg)
+	if err != nil {
+		m.emit(Event{Kind: EventError, Message: fmt.Sprintf("TLS: %v; the new workers get the certificate and key read at start", err)})
+		return
+	}
+	m.tlsPEM = pem
 }

@@ -82,6 +82,16 @@ func (m *Master) startWorker(gen int, binary string, slotIdx int, lanes []int, n
 			spec.Listeners = append(spec.Listeners, proto.Listener{FD: add(f), Network: l.network, Addr: l.addr, TLS: l.tls, Lane: len(l.lanes) > 0})
 		}
 	}
+	if spec.TLS != nil {
+		pem, err := m.tlsPEMFile()
+		if err != nil {
+			return fail(err)
+		}
+		if pem != nil {
+			childEnds = append(childEnds, pem)
+			spec.TLS.PEMFD = add(pem)
+		}
+	}
 	spec.ScoreboardFD = add(m.board.File())
 	spec.DeathFD = add(m.deathR)
 	spec.ReadyFD = add(readyW)

@@ -44,8 +44,13 @@ type Listener struct {
 // TLS holds the files a TLS listener is configured from. Workers read
 // them at start, so a slow restart picks up renewed certificates.
 type TLS struct {
-	CertFile     string `json:"cert_file"`
-	KeyFile      string `json:"key_file"`
+	CertFile string `json:"cert_file"`
+	KeyFile  string `json:"key_file"`
+	// PEMFD, when set, is the read end of a pipe carrying the certificate
+	// chain and the key as PEM, to be read to its end instead of the two
+	// files: a master that switches user (--user) reads them first, as
+	// the key is often readable by root alone.
+	PEMFD        int    `json:"pem_fd,omitempty"`
 	CAFile       string `json:"ca_file,omitempty"`
 	ClientCAFile string `json:"client_ca_file,omitempty"`
 	VerifyMode   int    `json:"verify_mode"` // 0 none, 1 verify if given, 2/3 require
