@@ -92,7 +92,7 @@ type Master struct {
 	live        bool // Start is done: the observer shows what happens
 	id          *identity
 	tlsPEM      []byte // certificate and key read before switching user, or nil
-	pidFile     bool // we wrote cfg.PidFile
+	pidFile     bool   // we wrote cfg.PidFile
 
 	// Shared with Snapshot.
 	mu   sync.Mutex
