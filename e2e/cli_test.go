@@ -30,6 +30,8 @@ func TestBadOptions(t *testing.T) {
 		{"--ssl-verify-mode=2", "--ssl-verify-mode needs --ssl"},
 		{"--Reload=/nonexistent-starlight-e2e", "--Reload: /nonexistent-starlight-e2e: no such directory"},
 		{"--Reload=", "--Reload: empty directory name"},
+		{"--host=999.1.1.1", `--host: "999.1.1.1": not an IP address`},
+		{"--host=a b", `--host: "a b": not an IP address or host name`},
 		{"--pid=", "--pid: empty path"},
 		{"--pid=" + os.TempDir(), "--pid: " + os.TempDir() + " is a directory"},
 		{"--pid=/nonexistent-starlight-e2e/x.pid", "--pid: /nonexistent-starlight-e2e/x.pid: directory /nonexistent-starlight-e2e does not exist"},
@@ -84,6 +86,18 @@ func TestCannotStart(t *testing.T) {
 		}
 		if strings.Contains(stderr, "spawned") {
 			t.Errorf("workers spawned though the port could not be bound")
+		}
+		assertNothingLeft(t, app)
+	})
+	t.Run("host-unresolvable", func(t *testing.T) {
+		t.Parallel()
+		app := testApp(t)
+		code, _, stderr := runStarlight(t, "", "--workers", "1", "-o", "nosuch-host.invalid", "-p", itoa(freePort(t)), app)
+		if code != 1 {
+			t.Errorf("exit status %d, want 1", code)
+		}
+		if want := "starlight: --host nosuch-host.invalid: cannot resolve the name: "; !strings.HasPrefix(stderr, want) || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("stderr %q, want one line %q...", stderr, want)
 		}
 		assertNothingLeft(t, app)
 	})
@@ -201,4 +215,28 @@ func TestUserGroupNotRoot(t *testing.T) {
 	}
 	s.stop(t)
 	assertNothingLeft(t, app)
+}
+
+// -o takes an IPv6 address in brackets as well as bare.
+func TestHostInBrackets(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	port := itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	app := testApp(t)
+	s := startArgv(t, app, []string{starlightBin, "--workers", "1", "-o", "[::1]", "-p", port, app}, nil)
+	eventually(t, startTimeout, "a worker ready, or an exit", func() bool { return s.exited() || s.count(reReady) >= 1 })
+	if s.exited() {
+		t.Fatalf("-o [::1]: exited (%s)", s.exitDesc)
+	}
+	if !strings.Contains(s.stderr.String(), "http://[::1]:"+port+"/") {
+		t.Errorf("the log does not show http://[::1]:%s/", port)
+	}
+	if body := mustFetch(t, s.client, "http://[::1]:"+port+"/pid"); pidOf(body) == 0 {
+		t.Errorf("GET /pid on [::1]:%s: %q", port, body)
+	}
+	s.stop(t)
 }

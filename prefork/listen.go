@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -72,6 +73,40 @@ func splitTCPAddr(addr string) (host, port string, err error) {
 	return host, port, nil
 }
 
+// cleanHost checks the host of -o/--host or of a --listen address: an IP
+// address, or a name that may resolve; "" is every address. The brackets
+// of an IPv6 address ([::1]) are dropped.
+func cleanHost(h string) (string, error) {
+	if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+		h = h[1 : len(h)-1]
+	} else if strings.ContainsAny(h, "[]") {
+		return "", errors.New("unbalanced brackets")
+	}
+	if h == "" {
+		return "", nil
+	}
+	if _, err := netip.ParseAddr(h); err == nil {
+		return h, nil
+	}
+	if strings.Contains(h, ":") || strings.Trim(h, "0123456789.") == "" {
+		return "", errors.New("not an IP address")
+	}
+	if len(strings.TrimSuffix(h, ".")) > 253 {
+		return "", errors.New("not an IP address or host name (too long)")
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 {
+			return "", errors.New("not an IP address or host name")
+		}
+		for _, r := range label {
+			if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_') {
+				return "", errors.New("not an IP address or host name")
+			}
+		}
+	}
+	return h, nil
+}
+
 // bind opens every listener, or none: on error it closes what it opened.
 func bind(c *Config) ([]*listener, error) {
 	addrs, err := c.addresses()
@@ -83,12 +118,22 @@ func bind(c *Config) ([]*listener, error) {
 		closeListeners(out)
 		return nil, err
 	}
-	for _, a := range addrs {
+	for i, a := range addrs {
 		var l *listener
 		if proto.IsUnixAddr(a) {
 			l, err = bindUnix(a)
 		} else {
 			l, err = bindTCP(a, c.IPv6, c.lanes())
+		}
+		var dnsErr *net.DNSError
+		if errors.As(err, &dnsErr) {
+			// Name the option: the address may not look like the one given.
+			host, _, _ := net.SplitHostPort(a)
+			if i < len(c.Listen) {
+				err = fmt.Errorf("--listen %s: cannot resolve %s: %s", a, host, dnsErr.Err)
+			} else {
+				err = fmt.Errorf("--host %s: cannot resolve the name: %s", host, dnsErr.Err)
+			}
 		}
 		if err != nil {
 			return fail(err)

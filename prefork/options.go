@@ -109,6 +109,13 @@ func ParseArgs(args []string) (Config, error) {
 	if fs.Changed("socket") && c.Socket == "" {
 		return c, usageErrorf("--socket: empty path")
 	}
+	if fs.Changed("host") {
+		h, err := cleanHost(c.Host)
+		if err != nil {
+			return c, usageErrorf("--host: %q: %v", c.Host, err)
+		}
+		c.Host = h
+	}
 	if fs.Changed("pid") {
 		if err := checkPidPath(c.PidFile); err != nil {
 			return c, err
@@ -163,8 +170,12 @@ func (c *Config) validate() error {
 			return usageErrorf("--listen: empty address")
 		}
 		if !proto.IsUnixAddr(l) {
-			if _, _, err := splitTCPAddr(l); err != nil {
+			host, _, err := splitTCPAddr(l)
+			if err != nil {
 				return usageErrorf("--listen: %q: %v", l, err)
+			}
+			if _, err := cleanHost(host); err != nil {
+				return usageErrorf("--listen: %q: bad host %q: %v", l, host, err)
 			}
 		}
 	}

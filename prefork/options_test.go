@@ -77,6 +77,13 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"-l", "http://127.0.0.1:5137"}, `--listen: "http://127.0.0.1:5137": too many colons`},
 		{[]string{"-S", ""}, "--socket: empty path"},
 		{[]string{"--reload-ignore", "["}, `--reload-ignore: "[": syntax error in pattern`},
+		{[]string{"-o", "999.1.1.1"}, `--host: "999.1.1.1": not an IP address`},
+		{[]string{"-o", "a b"}, `--host: "a b": not an IP address or host name`},
+		{[]string{"--host=[::1"}, `--host: "[::1": unbalanced brackets`},
+		{[]string{"-o", "::zz"}, `--host: "::zz": not an IP address`},
+		{[]string{"-o", "http://x"}, `--host: "http://x": not an IP address`},
+		{[]string{"-l", "a b:80"}, `--listen: "a b:80": bad host "a b": not an IP address or host name`},
+		{[]string{"-l", "999.1.1.1:80"}, `--listen: "999.1.1.1:80": bad host "999.1.1.1": not an IP address`},
 		{[]string{"-R", "/nonexistent-starlight-dir"}, "--Reload: /nonexistent-starlight-dir: no such directory"},
 		{[]string{"--Reload=.,/nonexistent-starlight-dir"}, "--Reload: /nonexistent-starlight-dir: no such directory"},
 		{[]string{"-R", "options.go"}, "--Reload: options.go: not a directory"},
@@ -242,5 +249,29 @@ func TestWritePidFileErrors(t *testing.T) {
 	err = writePidFile(nodir, os.Getpid())
 	if err == nil || !strings.HasPrefix(err.Error(), "--pid: "+nodir+": ") || strings.Contains(err.Error(), ".starlight-pid") {
 		t.Errorf("a missing directory: %v; want it to name %s and not the temporary file", err, nodir)
+	}
+}
+
+// -o takes an IP address, bracketed or not, or a host name; "" is every
+// address.
+func TestParseHost(t *testing.T) {
+	for _, tc := range []struct{ arg, want string }{
+		{"[::1]", "::1"},
+		{"::1", "::1"},
+		{"127.0.0.1", "127.0.0.1"},
+		{"[127.0.0.1]", "127.0.0.1"},
+		{"localhost", "localhost"},
+		{"my-host.example.com.", "my-host.example.com."},
+		{"fe80::1%lo", "fe80::1%lo"},
+		{"", ""},
+	} {
+		c, err := ParseArgs([]string{"-o", tc.arg})
+		if err != nil || c.Host != tc.want {
+			t.Errorf("-o %q: host %q, %v; want %q", tc.arg, c.Host, err, tc.want)
+		}
+	}
+	c, _ := ParseArgs([]string{"-o", "[::1]", "-p", "80"})
+	if got, _ := c.addresses(); strings.Join(got, " ") != "[::1]:80" {
+		t.Errorf("-o [::1] -p 80: addresses %q, want [::1]:80", got)
 	}
 }
