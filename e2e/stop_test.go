@@ -222,7 +222,13 @@ func TestGracefulTimeoutEndsTheStop(t *testing.T) {
 	}
 	s.assertNoWorkers(t)
 	assertCut(t, resc)
+	if s.count(reOneCut) != 1 {
+		t.Errorf("no log line says the worker's request in flight was cut (%s)", reOneCut)
+	}
 }
+
+// reOneCut is the exit of a worker whose one request in flight was cut.
+var reOneCut = regexp.MustCompile(`starlight: worker \d+ .*; 1 request in flight cut$`)
 
 // assertCut fails the test unless the 20s request whose result comes on
 // resc was cut short.
@@ -268,6 +274,9 @@ func TestImmediateStop(t *testing.T) {
 			s.waitLog(t, time.Second, regexp.MustCompile(tc.want))
 			s.assertNoWorkers(t)
 			assertCut(t, resc)
+			if s.count(reOneCut) != 1 {
+				t.Errorf("no log line says the worker's request in flight was cut (%s)", reOneCut)
+			}
 		})
 	}
 }

@@ -297,6 +297,11 @@ func (s *server) shutdown(grace time.Duration) {
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	if err := s.srv.Shutdown(ctx); err != nil {
+		// Out of time: what is still in flight is cut, and the master
+		// says so when it reaps this worker.
+		if n := s.active.Load(); n > 0 && s.slot != nil {
+			s.slot.Cut.Store(int32(n))
+		}
 		s.srv.Close()
 	}
 }

@@ -820,6 +820,9 @@ func (m *Master) reaped(e exitMsg) {
 	slot := m.board.Slot(p.slot)
 	reqs := slot.Requests.Load()
 	reason := slot.ExitReason.Load()
+	// Requests begun and never ended (the worker was killed), or cut when
+	// its grace period ran out.
+	inFlight := max(slot.Active.Load(), slot.Cut.Load())
 	wasReady := p.ready || slot.State.Load() != scoreboard.Starting
 	slot.State.Store(scoreboard.Free)
 	slot.PID.Store(0)
@@ -882,6 +885,9 @@ func (m *Master) reaped(e exitMsg) {
 		} else {
 			ev.Message = fmt.Sprintf("worker %d crashed: %s after %s", p.pid, how, served)
 		}
+	}
+	if inFlight > 0 {
+		ev.Message += fmt.Sprintf("; %s in flight cut", plural(int(inFlight), "request"))
 	}
 	if ev.Kind == EventRecycled || ev.Kind == EventHarakiri {
 		m.mu.Lock()
