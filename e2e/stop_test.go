@@ -230,6 +230,34 @@ func TestGracefulTimeoutEndsTheStop(t *testing.T) {
 // reOneCut is the exit of a worker whose one request in flight was cut.
 var reOneCut = regexp.MustCompile(`starlight: worker \d+ .*; 1 request in flight cut$`)
 
+// HUP and TTIN during a graceful stop change nothing, and the log says
+// why.
+func TestSignalsDuringStop(t *testing.T) {
+	t.Parallel()
+	s := start(t, options{args: []string{"--workers", "1"}, ready: 1})
+	resc := make(chan result, 1)
+	go func() {
+		code, body, err := s.get(s.client, "/sleep?ms=20000")
+		resc <- result{code: code, body: body, err: err}
+	}()
+	s.waitLog(t, 5*time.Second, regexp.MustCompile(`^testapp: worker \d+ sleeping 20000 ms$`))
+	s.signal(t, syscall.SIGTERM)
+	s.waitLog(t, 5*time.Second, regexp.MustCompile(`starlight: stopping gracefully`))
+	s.signal(t, syscall.SIGHUP)
+	s.waitLog(t, 5*time.Second, regexp.MustCompile(`starlight: no reload \(SIGHUP\): stopping$`))
+	s.signal(t, syscall.SIGTTIN)
+	s.waitLog(t, 5*time.Second, regexp.MustCompile(`starlight: workers stay at 1: stopping$`))
+	s.signal(t, syscall.SIGTERM) // forced: the 20 s request is cut
+	s.wait(t, 5*time.Second)
+	assertCut(t, resc)
+	if n := s.count(regexp.MustCompile(`reload started`)); n > 0 {
+		t.Errorf("%d reloads started during the stop", n)
+	}
+	if n := s.count(regexp.MustCompile(`starlight: worker \d+ spawned`)); n != 1 {
+		t.Errorf("%d workers spawned, want the first one only", n)
+	}
+}
+
 // assertCut fails the test unless the 20s request whose result comes on
 // resc was cut short.
 func assertCut(t *testing.T, resc <-chan result) {

@@ -14,6 +14,7 @@ import (
 // directory, then replace the workers one by one with the new generation.
 func (m *Master) reload(why string) {
 	if m.stopping > 0 {
+		m.info("no reload (%s): stopping", why)
 		return
 	}
 	m.rereadTLS()

@@ -97,7 +97,11 @@ func (m *Master) slotFlags() uint32 {
 
 func (m *Master) scale(by int) {
 	n := m.target + by
-	if n < 1 || n > MaxWorkers || m.stopping > 0 {
+	if m.stopping > 0 {
+		m.emit(Event{Kind: EventScaled, Message: fmt.Sprintf("workers stay at %d: stopping", m.target)})
+		return
+	}
+	if n < 1 || n > MaxWorkers {
 		m.emit(Event{Kind: EventScaled, Message: fmt.Sprintf("workers stay at %d (between 1 and %d)", m.target, MaxWorkers)})
 		return
 	}
