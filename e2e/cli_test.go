@@ -240,3 +240,46 @@ func TestHostInBrackets(t *testing.T) {
 	}
 	s.stop(t)
 }
+
+// The same address twice, or a unix socket path over the kernel's limit
+// (sun_path, 108 bytes with the NUL), is a bad value, exit status 2; a
+// path of 107 bytes serves.
+func TestListenBadAddresses(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	addr := "127.0.0.1:" + itoa(freePort(t))
+	sock := filepath.Join(dir, "s.sock")
+	long := filepath.Join(dir, strings.Repeat("x", 120)+".sock")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-l", addr, "-l", addr}, "starlight: --listen: " + addr + " given twice (see starlight --help)\n"},
+		{[]string{"-l", sock, "-l", sock}, "starlight: --listen: " + sock + " given twice (see starlight --help)\n"},
+		{[]string{"-l", sock, "-S", sock}, "starlight: --socket: " + sock + " given twice (also as --listen) (see starlight --help)\n"},
+		{[]string{"-S", long}, "starlight: --socket: \"" + long + "\": path too long (" + itoa(len(long)) + " bytes, at most 107) (see starlight --help)\n"},
+		{[]string{"-l", addr, "-l", long}, "starlight: --listen: \"" + long + "\": path too long (" + itoa(len(long)) + " bytes, at most 107) (see starlight --help)\n"},
+	} {
+		app := testApp(t)
+		code, stdout, stderr := runStarlight(t, "", append(append([]string{"--workers", "1"}, tc.args...), app)...)
+		if code != 2 || stderr != tc.want || stdout != "" {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr, tc.want)
+		}
+		assertNothingLeft(t, app)
+	}
+
+	// At the limit: 107 bytes.
+	pad := 107 - len(dir) - len("/.sock")
+	if pad < 1 {
+		t.Skipf("temporary directory %s too long for a 107-byte socket path in it", dir)
+	}
+	limit := filepath.Join(dir, strings.Repeat("y", pad)+".sock")
+	app := testApp(t)
+	s := startArgv(t, app, []string{starlightBin, "--workers", "1", "-S", limit, app}, nil)
+	eventually(t, startTimeout, "a worker ready, or an exit", func() bool { return s.exited() || s.count(reReady) >= 1 })
+	if s.exited() {
+		t.Fatalf("-S with a path of %d bytes: exited (%s)", len(limit), s.exitDesc)
+	}
+	mustFetch(t, unixHTTP(limit), "http://unix/pid")
+	s.stop(t)
+}

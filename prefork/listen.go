@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -105,6 +106,56 @@ func cleanHost(h string) (string, error) {
 		}
 	}
 	return h, nil
+}
+
+// sunPathMax is the room for a unix socket's name in struct sockaddr_un
+// (sun_path): a path needs a NUL after it, an abstract name's leading NUL
+// (the @) counts.
+const sunPathMax = 108
+
+// checkUnixPath checks that a unix socket address fits the kernel's limit,
+// which bind would refuse with a bare "invalid argument".
+func checkUnixPath(a string) error {
+	if strings.HasPrefix(a, "@") || strings.HasPrefix(a, "\x00") {
+		if len(a) > sunPathMax {
+			return fmt.Errorf("abstract name too long (%d bytes after the @, at most %d)", len(a)-1, sunPathMax-1)
+		}
+		return nil
+	}
+	if len(a) >= sunPathMax {
+		return fmt.Errorf("path too long (%d bytes, at most %d)", len(a), sunPathMax-1)
+	}
+	return nil
+}
+
+// addrKey spells an address to listen on one way, to tell one given twice
+// (127.0.0.1:80 and 127.0.0.1:080, ./a.sock and a.sock). It returns "" for
+// an address that two listeners may share: port 0 picks a new port each
+// time.
+func addrKey(a string) string {
+	if proto.IsUnixAddr(a) {
+		if strings.HasPrefix(a, "@") || strings.HasPrefix(a, "\x00") {
+			return "abstract:" + a[1:]
+		}
+		if abs, err := filepath.Abs(a); err == nil {
+			a = abs
+		}
+		return "unix:" + a
+	}
+	host, port, err := splitTCPAddr(a)
+	if err != nil {
+		return ""
+	}
+	n, _ := strconv.ParseUint(port, 10, 16)
+	if n == 0 {
+		return ""
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		host = ip.String()
+	} else {
+		host = strings.ToLower(strings.TrimSuffix(host, "."))
+	}
+	return "tcp:" + net.JoinHostPort(host, strconv.FormatUint(n, 10))
 }
 
 // bind opens every listener, or none: on error it closes what it opened.

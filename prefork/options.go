@@ -165,11 +165,30 @@ func (c *Config) validate() error {
 	if c.Port == 0 && len(c.Listen) == 0 && c.Socket == "" {
 		return usageErrorf("--port 0 and no --listen or --socket: nothing to listen on")
 	}
+	seen := map[string]string{} // an address, spelt one way → the option that gave it
+	given := func(opt, a string) error {
+		key := addrKey(a)
+		if key == "" {
+			return nil
+		}
+		if prev, ok := seen[key]; ok {
+			if prev == opt {
+				return usageErrorf("%s: %s given twice", opt, a)
+			}
+			return usageErrorf("%s: %s given twice (also as %s)", opt, a, prev)
+		}
+		seen[key] = opt
+		return nil
+	}
 	for _, l := range c.Listen {
 		if l == "" {
 			return usageErrorf("--listen: empty address")
 		}
-		if !proto.IsUnixAddr(l) {
+		if proto.IsUnixAddr(l) {
+			if err := checkUnixPath(l); err != nil {
+				return usageErrorf("--listen: %q: %v", l, err)
+			}
+		} else {
 			host, _, err := splitTCPAddr(l)
 			if err != nil {
 				return usageErrorf("--listen: %q: %v", l, err)
@@ -177,6 +196,17 @@ func (c *Config) validate() error {
 			if _, err := cleanHost(host); err != nil {
 				return usageErrorf("--listen: %q: bad host %q: %v", l, host, err)
 			}
+		}
+		if err := given("--listen", l); err != nil {
+			return err
+		}
+	}
+	if c.Socket != "" {
+		if err := checkUnixPath(c.Socket); err != nil {
+			return usageErrorf("--socket: %q: %v", c.Socket, err)
+		}
+		if err := given("--socket", c.Socket); err != nil {
+			return err
 		}
 	}
 	for _, p := range c.ReloadIgnore {

@@ -50,6 +50,7 @@ func TestParseForms(t *testing.T) {
 }
 
 func TestParseErrors(t *testing.T) {
+	longPath := "/tmp/" + strings.Repeat("a", 107) + ".sock"
 	for _, tc := range []struct {
 		args []string
 		want string // the message must contain it
@@ -84,6 +85,15 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"-o", "http://x"}, `--host: "http://x": not an IP address`},
 		{[]string{"-l", "a b:80"}, `--listen: "a b:80": bad host "a b": not an IP address or host name`},
 		{[]string{"-l", "999.1.1.1:80"}, `--listen: "999.1.1.1:80": bad host "999.1.1.1": not an IP address`},
+		{[]string{"-l", "127.0.0.1:21045", "-l", "127.0.0.1:21045"}, "--listen: 127.0.0.1:21045 given twice"},
+		{[]string{"-l", "127.0.0.1:80", "-l", "[::1]:80", "-l", "127.0.0.1:080"}, "--listen: 127.0.0.1:080 given twice"},
+		{[]string{"-l", "[::1]:80", "-l", "[0:0::1]:80"}, "--listen: [0:0::1]:80 given twice"},
+		{[]string{"-l", "/tmp/a.sock", "-l", "/tmp/./a.sock"}, "--listen: /tmp/./a.sock given twice"},
+		{[]string{"-l", "/tmp/a.sock", "-S", "/tmp/a.sock"}, "--socket: /tmp/a.sock given twice (also as --listen)"},
+		{[]string{"-l", "@a", "-l", "@a"}, "--listen: @a given twice"},
+		{[]string{"-S", longPath}, `--socket: "` + longPath + `": path too long (117 bytes, at most 107)`},
+		{[]string{"-l", longPath}, `--listen: "` + longPath + `": path too long (117 bytes, at most 107)`},
+		{[]string{"-l", "@" + strings.Repeat("a", 108)}, "abstract name too long (108 bytes after the @, at most 107)"},
 		{[]string{"-R", "/nonexistent-starlight-dir"}, "--Reload: /nonexistent-starlight-dir: no such directory"},
 		{[]string{"--Reload=.,/nonexistent-starlight-dir"}, "--Reload: /nonexistent-starlight-dir: no such directory"},
 		{[]string{"-R", "options.go"}, "--Reload: options.go: not a directory"},
@@ -273,5 +283,19 @@ func TestParseHost(t *testing.T) {
 	c, _ := ParseArgs([]string{"-o", "[::1]", "-p", "80"})
 	if got, _ := c.addresses(); strings.Join(got, " ") != "[::1]:80" {
 		t.Errorf("-o [::1] -p 80: addresses %q, want [::1]:80", got)
+	}
+}
+
+// What may be given twice or is at the limit is accepted.
+func TestParseListenAccepted(t *testing.T) {
+	for _, args := range [][]string{
+		{"-l", "127.0.0.1:0", "-l", "127.0.0.1:0"}, // two ports
+		{"-l", "127.0.0.1:80", "-l", "127.0.0.1:81", "-l", "[::1]:80", "-l", "/tmp/a.sock", "-S", "/tmp/b.sock", "-l", "@a"},
+		{"-S", "/" + strings.Repeat("a", 106)}, // 107 bytes
+		{"-l", "@" + strings.Repeat("a", 107)}, // 107 bytes after the @
+	} {
+		if _, err := ParseArgs(args); err != nil {
+			t.Errorf("%q: %v", args, err)
+		}
 	}
 }
