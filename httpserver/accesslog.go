@@ -52,7 +52,7 @@ func appendCombined(b []byte, r *http.Request, status int, size int64, t time.Ti
 	b = append(b, "\" "...)
 	b = strconv.AppendInt(b, int64(status), 10)
 	b = append(b, ' ')
-	if size > 0 {
+	if size > 0 && r.Method != http.MethodHead { // net/http sends no body to HEAD
 		b = strconv.AppendInt(b, size, 10)
 	} else {
 		b = append(b, '-')

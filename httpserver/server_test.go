@@ -461,6 +461,11 @@ func TestAccessLogLine(t *testing.T) {
 	if got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
+	// A HEAD response carries no body, whatever the handler wrote.
+	r.Method = http.MethodHead
+	if got := string(appendCombined(nil, r, 200, 2326, tm)); !strings.Contains(got, `"HEAD /a?b=1 HTTP/1.1" 200 - "-"`) {
+		t.Errorf("HEAD: got %s", got)
+	}
 }
 
 func TestListenFlag(t *testing.T) {
