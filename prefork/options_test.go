@@ -299,3 +299,13 @@ func TestParseListenAccepted(t *testing.T) {
 		}
 	}
 }
+
+// --help says what --ipv6 does: one [::] socket, IPv4 clients included;
+// not a second socket ("[::] too").
+func TestUsageIPv6(t *testing.T) {
+	var b strings.Builder
+	PrintUsage(&b)
+	if !strings.Contains(b.String(), "--ipv6                   with no --host, listen on [::]: IPv6 and IPv4\n") || strings.Contains(b.String(), "[::] too") {
+		t.Errorf("--help does not describe --ipv6 as one [::] socket for IPv6 and IPv4 clients:\n%s", b.String())
+	}
+}

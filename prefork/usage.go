@@ -27,7 +27,10 @@ Listening:
                                [::1]:PORT, /path.sock, @abstract
                                (replaces --host/--port)
   -S, --socket PATH            listen on a unix socket (default: none)
-      --ipv6                   with no --host, listen on [::] too (default: off)
+      --ipv6                   with no --host, listen on [::]: IPv6 and IPv4
+                               clients alike (default: off: all addresses,
+                               on a system with IPv6 the same dual-stack
+                               socket, shown as 0.0.0.0)
       --reuse-port             one TCP socket per worker (SO_REUSEPORT): the
                                kernel spreads connections, no worker wakes
                                for another's (default: off, one shared socket)
