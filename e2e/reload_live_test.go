@@ -661,6 +661,9 @@ func TestLiveChangeCancelsBuildInFlight(t *testing.T) {
 			t.Errorf("the cancelled build rolled out: %d log lines match %q", n, re)
 		}
 	}
+	if s.count(regexp.MustCompile(`starlight: build of generation 2 cancelled: superseded by a newer change$`)) != 1 {
+		t.Errorf("no log line says the build of generation 2 was cancelled")
+	}
 	assertServes(t, s, 5, v3, 3, nil)
 	// The cancelled go build, and what it ran, are gone.
 	var left []int

@@ -24,6 +24,7 @@ func (m *Master) reload(why string) {
 	if m.building != nil {
 		m.building() // a newer change makes the build in flight stale
 		m.building = nil
+		m.info("build of generation %d cancelled: superseded by a newer change", m.lastGen)
 	}
 	m.lastGen++
 	gen := m.lastGen
