@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -307,5 +308,32 @@ func TestUsageIPv6(t *testing.T) {
 	PrintUsage(&b)
 	if !strings.Contains(b.String(), "--ipv6                   with no --host, listen on [::]: IPv6 and IPv4\n") || strings.Contains(b.String(), "[::] too") {
 		t.Errorf("--help does not describe --ipv6 as one [::] socket for IPv6 and IPv4 clients:\n%s", b.String())
+	}
+}
+
+// A file at the --pid path that holds no pid is not taken for a stale pid
+// file and removed; a stale one is replaced.
+func TestWritePidFileKeepsOtherFiles(t *testing.T) {
+	dir := t.TempDir()
+	other := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(other, []byte("not a pid\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := writePidFile(other, os.Getpid())
+	if err == nil || err.Error() != "--pid: "+other+" exists and is not a pid file: not replaced" {
+		t.Errorf("a file holding no pid: %v", err)
+	}
+	if b, _ := os.ReadFile(other); string(b) != "not a pid\n" {
+		t.Errorf("the file now holds %q", b)
+	}
+	stale := filepath.Join(dir, "stale.pid")
+	if err := os.WriteFile(stale, []byte("999999999\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := writePidFile(stale, os.Getpid()); err != nil {
+		t.Fatalf("a stale pid file: %v", err)
+	}
+	if b, _ := os.ReadFile(stale); strings.TrimSpace(string(b)) != strconv.Itoa(os.Getpid()) {
+		t.Errorf("the stale pid file holds %q, want %d", b, os.Getpid())
 	}
 }

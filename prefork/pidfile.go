@@ -48,6 +48,9 @@ func writePidFile(path string, pid int) error {
 		if alive {
 			return fmt.Errorf("--pid: %s belongs to running process %d (another starlight?)", path, other)
 		}
+		if !holdsPid(path) {
+			return fmt.Errorf("--pid: %s exists and is not a pid file: not replaced", path)
+		}
 		os.Remove(path) // stale
 	}
 	return fmt.Errorf("--pid: %s: could not replace the stale file", path)
@@ -65,6 +68,26 @@ func pidFileError(path string, err error) error {
 		err = le.Err
 	}
 	return fmt.Errorf("--pid: %s: %w", path, err)
+}
+
+// holdsPid says whether path is a regular file holding a pid, or
+// nothing: a stale pid file that may be replaced, not some other file
+// given by mistake.
+func holdsPid(path string) bool {
+	st, err := os.Lstat(path)
+	if err != nil || !st.Mode().IsRegular() || st.Size() > 64 {
+		return false
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return true
+	}
+	n, err := strconv.Atoi(s)
+	return err == nil && n > 0
 }
 
 // pidFileOwner reads a pid file and says whether its process runs.
