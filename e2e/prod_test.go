@@ -837,6 +837,21 @@ func TestProdPidFileLifecycle(t *testing.T) {
 		t.Fatalf("pid file %q %v, want the master's pid %d", b, err, s.pid)
 	}
 
+	// A pid file naming a live process that is no starlight (its pid
+	// was taken after a reboot, say): it holds no lock, so it is stale.
+	other := filepath.Join(dir, "other.pid")
+	sleeper := exec.Command("sleep", "60")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sleeper.Process.Kill(); sleeper.Wait() })
+	write(t, other, itoa(sleeper.Process.Pid)+"\n")
+	s2 := startServer(t, testApp(t), 1, "--pid", other, "-l", "127.0.0.1:"+itoa(freePort(t)))
+	if b, err := os.ReadFile(other); err != nil || string(b) != itoa(s2.pid)+"\n" {
+		t.Errorf("a pid file naming a live process that is no starlight: it holds %q %v, want the new master's pid %d", b, err, s2.pid)
+	}
+	s2.stop(t)
+
 	// A pid file of a running process.
 	app2 := testApp(t)
 	code, stderr := runFailing(t, app2, "--workers", "1", "--pid", pidFile, "-l", "127.0.0.1:"+itoa(freePort(t)), app2)
@@ -854,7 +869,7 @@ func TestProdPidFileLifecycle(t *testing.T) {
 	// A pid file in a directory that does not exist.
 	nodir := filepath.Join(dir, "nonexistent", "app.pid")
 	code, stderr = runFailing(t, app2, "--workers", "1", "--pid", nodir, "-l", "127.0.0.1:"+itoa(freePort(t)), app2)
-	if code != 1 || !strings.Contains(stderr, "--pid: ") || strings.Contains(stderr, "spawned") {
+	if code != 2 || !strings.Contains(stderr, "--pid: ") || strings.Contains(stderr, "spawned") {
 		t.Errorf("--pid in a missing directory: exit %d, stderr %q", code, stderr)
 	}
 
@@ -1510,6 +1525,13 @@ func TestProdNoPool(t *testing.T) {
 		pid := atoi(strings.TrimSpace(string(b)))
 		if pidOf(body) != pid {
 			t.Errorf("served by %q; the pid file holds %q", body, b)
+		}
+		// The app in starlight's place holds the pid file's lock: a
+		// second start with it is refused.
+		app2 := testApp(t)
+		code, stderr = runFailing(t, app2, "--workers", "1", "--pid", pidFile, "-l", "127.0.0.1:"+itoa(freePort(t)), app2)
+		if code != 1 || !strings.Contains(stderr, "belongs to running process "+itoa(pid)) {
+			t.Errorf("a second start with the pid file of the app serving alone: exit %d, %q", code, stderr)
 		}
 		if pid > 0 {
 			syscall.Kill(pid, syscall.SIGTERM)

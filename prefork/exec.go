@@ -65,6 +65,7 @@ func (m *Master) execInPlace() (int, error) {
 	}
 	if m.pidFile {
 		spec.Cleanup = append(spec.Cleanup, m.cfg.PidFile)
+		files = append(files, m.pidLock) // the app holds its lock from here
 	}
 	for _, l := range m.listeners {
 		if l.path != "" {

@@ -91,8 +91,9 @@ type Master struct {
 	announced   bool // told systemd / the daemon launcher that we serve
 	live        bool // Start is done: the observer shows what happens
 	id          *identity
-	tlsPEM      []byte // certificate and key read before switching user, or nil
-	pidFile     bool   // we wrote cfg.PidFile
+	tlsPEM      []byte   // certificate and key read before switching user, or nil
+	pidFile     bool     // we wrote cfg.PidFile
+	pidLock     *os.File // cfg.PidFile, open and locked while we run
 
 	// Shared with Snapshot.
 	mu   sync.Mutex
@@ -317,7 +318,7 @@ func (m *Master) setup() (int, error) {
 		m.info("removed stale socket %s", p)
 	}
 	if m.cfg.PidFile != "" {
-		if err := writePidFile(m.cfg.PidFile, os.Getpid()); err != nil {
+		if m.pidLock, err = writePidFile(m.cfg.PidFile, os.Getpid()); err != nil {
 			return ExitFailure, err
 		}
 		m.pidFile = true
@@ -483,6 +484,7 @@ func (m *Master) cleanup() {
 	closeListeners(m.listeners)
 	if m.pidFile {
 		removePidFile(m.cfg.PidFile, os.Getpid())
+		m.pidLock.Close()
 	}
 	if m.deathW != nil {
 		m.deathW.Close()

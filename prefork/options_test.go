@@ -249,7 +249,7 @@ func TestWritePidFileErrors(t *testing.T) {
 	if err := os.Mkdir(empty, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	err := writePidFile(empty, os.Getpid())
+	_, err := writePidFile(empty, os.Getpid())
 	if err == nil || err.Error() != "--pid: "+empty+" is a directory" {
 		t.Errorf("an empty directory: %v", err)
 	}
@@ -257,7 +257,7 @@ func TestWritePidFileErrors(t *testing.T) {
 		t.Errorf("the directory given as --pid is gone: %v", err)
 	}
 	nodir := filepath.Join(dir, "nodir", "x.pid")
-	err = writePidFile(nodir, os.Getpid())
+	_, err = writePidFile(nodir, os.Getpid())
 	if err == nil || !strings.HasPrefix(err.Error(), "--pid: "+nodir+": ") || strings.Contains(err.Error(), ".starlight-pid") {
 		t.Errorf("a missing directory: %v; want it to name %s and not the temporary file", err, nodir)
 	}
@@ -319,7 +319,7 @@ func TestWritePidFileKeepsOtherFiles(t *testing.T) {
 	if err := os.WriteFile(other, []byte("not a pid\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err := writePidFile(other, os.Getpid())
+	_, err := writePidFile(other, os.Getpid())
 	if err == nil || err.Error() != "--pid: "+other+" exists and is not a pid file: not replaced" {
 		t.Errorf("a file holding no pid: %v", err)
 	}
@@ -330,9 +330,11 @@ func TestWritePidFileKeepsOtherFiles(t *testing.T) {
 	if err := os.WriteFile(stale, []byte("999999999\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := writePidFile(stale, os.Getpid()); err != nil {
+	lock, err := writePidFile(stale, os.Getpid())
+	if err != nil {
 		t.Fatalf("a stale pid file: %v", err)
 	}
+	lock.Close()
 	if b, _ := os.ReadFile(stale); strings.TrimSpace(string(b)) != strconv.Itoa(os.Getpid()) {
 		t.Errorf("the stale pid file holds %q, want %d", b, os.Getpid())
 	}

@@ -8,14 +8,23 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // writePidFile writes pid to path atomically and exclusively: the file
-// appears whole or not at all, and an existing one of a running process
-// is refused. A stale one (its process gone) is replaced.
-func writePidFile(path string, pid int) error {
+// appears whole or not at all, and an existing one of a running starlight
+// is refused. A stale one (its process gone, or its pid now another
+// process's) is replaced.
+//
+// The file is locked (flock) from before it appears, and stays locked as
+// long as the returned file is open: the caller keeps it for its life.
+// That lock tells a running starlight from a process that took the pid of
+// one gone (after a reboot, say). Where the file system has no locks, a
+// live pid is taken for a starlight.
+func writePidFile(path string, pid int) (*os.File, error) {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		return fmt.Errorf("--pid: %s is a directory", path) // never removed as stale
+		return nil, fmt.Errorf("--pid: %s is a directory", path) // never removed as stale
 	}
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, ".starlight-pid-*")
@@ -25,35 +34,58 @@ func writePidFile(path string, pid int) error {
 		if errors.As(err, &pe) {
 			err = pe.Err
 		}
-		return fmt.Errorf("--pid: %s: cannot create a file in %s: %w", path, dir, err)
+		return nil, fmt.Errorf("--pid: %s: cannot create a file in %s: %w", path, dir, err)
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := fmt.Fprintf(tmp, "%d\n", pid); err != nil {
+	fail := func(err error) (*os.File, error) {
 		tmp.Close()
-		return pidFileError(path, err)
+		return nil, err
 	}
-	if err := tmp.Close(); err != nil {
-		return pidFileError(path, err)
+	flockNB(tmp, unix.LOCK_EX) //nolint:errcheck // no locks here: the pid alone says
+	if _, err := fmt.Fprintf(tmp, "%d\n", pid); err != nil {
+		return fail(pidFileError(path, err))
 	}
 	os.Chmod(tmp.Name(), 0o644)
 	for attempt := 0; attempt < 2; attempt++ {
 		err := os.Link(tmp.Name(), path) // fails if path exists: exclusive
 		if err == nil {
-			return nil
+			return tmp, nil
 		}
 		if !errors.Is(err, os.ErrExist) {
-			return pidFileError(path, err)
+			return fail(pidFileError(path, err))
 		}
 		other, alive := pidFileOwner(path)
-		if alive {
-			return fmt.Errorf("--pid: %s belongs to running process %d (another starlight?)", path, other)
+		if alive && !unlockedPidFile(path) {
+			return fail(fmt.Errorf("--pid: %s belongs to running process %d (another starlight?)", path, other))
 		}
 		if !holdsPid(path) {
-			return fmt.Errorf("--pid: %s exists and is not a pid file: not replaced", path)
+			return fail(fmt.Errorf("--pid: %s exists and is not a pid file: not replaced", path))
 		}
 		os.Remove(path) // stale
 	}
-	return fmt.Errorf("--pid: %s: could not replace the stale file", path)
+	return fail(fmt.Errorf("--pid: %s: could not replace the stale file", path))
+}
+
+// flockNB takes a lock on f without waiting.
+func flockNB(f *os.File, how int) error {
+	for {
+		err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// unlockedPidFile says whether nobody holds the lock of the pid file at
+// path: its pid then names a process that is no starlight. False when the
+// file system has no locks, or the file cannot be opened.
+func unlockedPidFile(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return flockNB(f, unix.LOCK_SH) == nil // closing f drops it
 }
 
 // pidFileError names the pid file, not the temporary file beside it that
