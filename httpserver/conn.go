@@ -16,14 +16,20 @@ import (
 type connInfo struct {
 	requests int
 	close    atomic.Bool
+
+	conn  net.Conn     // as net/http has it (a *tls.Conn on a TLS listener)
+	phase atomic.Int32 // phaseNew, phaseActive, phaseIdle (see timeouts.go)
+	since atomic.Int64 // when it entered its phase, on the sweep's clock
 }
 
 type connKey struct{}
 
 var closeValue = []string{"close"}
 
-func (s *server) connContext(ctx context.Context, _ net.Conn) context.Context {
-	return context.WithValue(ctx, connKey{}, &connInfo{})
+func (s *server) connContext(ctx context.Context, c net.Conn) context.Context {
+	ci := &connInfo{}
+	s.tracker.add(c, ci)
+	return context.WithValue(ctx, connKey{}, ci)
 }
 
 func connFrom(r *http.Request) *connInfo {
@@ -38,8 +44,10 @@ func connFrom(r *http.Request) *connInfo {
 // the budget closes its connection. It runs in the accept loop, after
 // net/http tracks the new connection and before the next accept: a drain
 // started here waits for this connection.
-func (s *server) connState(_ net.Conn, st http.ConnState) {
+func (s *server) connState(c net.Conn, st http.ConnState) {
 	switch st {
+	case http.StateIdle:
+		s.tracker.idle(c)
 	case http.StateNew:
 		s.conns.Add(1)
 		if s.slot != nil {
@@ -49,6 +57,7 @@ func (s *server) connState(_ net.Conn, st http.ConnState) {
 			s.drain(scoreboard.ExitBudget)
 		}
 	case http.StateClosed, http.StateHijacked:
+		s.tracker.remove(c)
 		s.conns.Add(-1)
 		if s.slot != nil {
 			s.slot.Conns.Add(-1)

@@ -56,6 +56,7 @@ type server struct {
 	balance   balancer
 	access    *accessLog // nil when off
 	logger    *log.Logger
+	tracker   *tracker
 
 	begun    atomic.Uint64 // requests started in this process
 	accepted atomic.Uint64 // connections accepted
@@ -106,15 +107,15 @@ func newServer(app http.Handler, set settings) *server {
 		logger:  log.New(os.Stderr, "", log.LstdFlags),
 		drainCh: make(chan uint32, 1),
 	}
+	s.tracker = newTracker(sweepTick(set.timeout, set.keepaliveTimeout))
 	s.srv = &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: set.timeout,
-		ReadTimeout:       set.timeout,
-		IdleTimeout:       set.keepaliveTimeout,
-		MaxHeaderBytes:    MaxHeaderBytes - headerSlack,
-		ConnContext:       s.connContext,
-		ConnState:         s.connState,
-		ErrorLog:          s.logger,
+		// No ReadTimeout or IdleTimeout: the tracker's sweep enforces
+		// them (see timeouts.go).
+		Handler:        s,
+		MaxHeaderBytes: MaxHeaderBytes - headerSlack,
+		ConnContext:    s.connContext,
+		ConnState:      s.connState,
+		ErrorLog:       s.logger,
 	}
 	if set.maxKeepaliveReqs == 1 {
 		s.srv.SetKeepAlivesEnabled(false)
@@ -142,6 +143,8 @@ func (s *server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if ci != nil {
+		ci.active()
+		s.bodyDeadline(ci, r, now)
 		ci.requests++
 		if s.board != nil {
 			s.balance.served(ci.requests, r.Close, now.UnixNano())
@@ -242,6 +245,8 @@ func (s *server) drain(reason uint32) {
 
 // serve runs until a drain has finished.
 func (s *server) serve(ready func()) error {
+	go s.tracker.run(s.set.timeout, s.set.keepaliveTimeout)
+	defer close(s.tracker.stop)
 	errc := make(chan error, len(s.listeners))
 	for _, ln := range s.listeners {
 		go func(ln net.Listener) {

@@ -386,6 +386,100 @@ func TestSlowHeadersAreCut(t *testing.T) {
 	}
 }
 
+// A body trickled in slower than --timeout allows is cut: the handler's
+// read fails near the timeout, as with net/http's ReadTimeout.
+func TestSlowBodyIsCut(t *testing.T) {
+	readErr := make(chan error, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := io.ReadAll(r.Body)
+		readErr <- err
+	})
+	addr, _ := start(t, h, settings{timeout: 500 * time.Millisecond, maxKeepaliveReqs: 0})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	begin := time.Now()
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	go func() {
+		for range tick.C {
+			if _, err := io.WriteString(c, "X"); err != nil {
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-readErr:
+		if d := time.Since(begin); err == nil || d > 2*time.Second || d < 400*time.Millisecond {
+			t.Fatalf("the handler's read of a trickled body ended after %s with %v, want an error near 500ms", d, err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a body trickled for 5s is still being read (timeout 500ms)")
+	}
+}
+
+// A handler that runs longer than --timeout once it has read its body is
+// not cut, and its request's context is not cancelled.
+func TestLongHandlerNotCut(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		select {
+		case <-r.Context().Done():
+			http.Error(w, "cancelled", 500)
+			return
+		case <-time.After(time.Second):
+		}
+		fmt.Fprintf(w, "read %d", len(b))
+	})
+	addr, _ := start(t, h, settings{timeout: 300 * time.Millisecond, keepaliveTimeout: 300 * time.Millisecond, maxKeepaliveReqs: 0})
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Post("http://"+addr+"/", "text/plain", strings.NewReader("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(b) != "read 5" {
+		t.Fatalf("a 1s handler with a 300ms timeout: %d %q", resp.StatusCode, b)
+	}
+}
+
+// A keep-alive connection whose next request trickles in is closed at
+// --keepalive-timeout: between requests, that is all a client gets.
+func TestSlowNextRequestIsCut(t *testing.T) {
+	addr, _ := start(t, hello, settings{timeout: 5 * time.Second, keepaliveTimeout: 300 * time.Millisecond, maxKeepaliveReqs: 0})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	begin := time.Now()
+	io.WriteString(c, "GET / HTTP/1.1\r\n")
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	go func() {
+		for range tick.C {
+			if _, err := io.WriteString(c, "X"); err != nil {
+				return
+			}
+		}
+	}()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = br.ReadByte()
+	if d := time.Since(begin); err == nil || d > 2*time.Second || d < 250*time.Millisecond {
+		t.Fatalf("a trickled second request: read ended after %s with %v, want the connection closed near 300ms", d, err)
+	}
+}
+
 func TestIdleKeepaliveTimeout(t *testing.T) {
 	addr, _ := start(t, hello, settings{keepaliveTimeout: 300 * time.Millisecond, maxKeepaliveReqs: 0})
 	c, err := net.Dial("tcp", addr)

@@ -1,0 +1,147 @@
+package httpserver
+
+import (
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The timeouts (--timeout, --keepalive-timeout) are enforced by a sweep a
+// few times a second rather than by net/http's ReadTimeout and
+// IdleTimeout. Those arm a runtime timer on the connection two or three
+// times per request (the request's deadline, then the idle one), which
+// cost a worker about 6% of its keep-alive throughput; the sweep costs a
+// map lookup per request and a look at every open connection per tick.
+//
+//   - A new connection (its TLS handshake and first request's headers) has
+//     --timeout to become a request.
+//   - An idle keep-alive connection has --keepalive-timeout to become the
+//     next request, headers included (net/http gave the headers
+//     --timeout once their first bytes came).
+//   - A request's body must be read within --timeout of the request's
+//     start: that one still takes a deadline on the connection, set by
+//     ServeHTTP for requests that have a body, and cleared by net/http once
+//     the body is read, as ReadTimeout did.
+//
+// A connection over its time is closed, up to two ticks late: a tick is a
+// tenth of the shorter timeout (at most a second).
+
+// Connection phases, as the sweep sees them.
+const (
+	phaseNew    int32 = iota // accepted, no request yet
+	phaseActive              // a request is being served
+	phaseIdle                // between requests of a keep-alive connection
+)
+
+// tracker knows the open connections and when each entered its phase.
+type tracker struct {
+	mu    sync.Mutex
+	conns map[net.Conn]*connInfo
+
+	now  atomic.Int64 // the sweep's clock, unix ns: a coarse time.Now
+	tick time.Duration
+	stop chan struct{}
+}
+
+// sweepTick is how often the sweep looks: a tenth of the shorter timeout,
+// between 10 ms and a second.
+func sweepTick(timeout, keepalive time.Duration) time.Duration {
+	d := timeout
+	if keepalive > 0 && keepalive < d {
+		d = keepalive
+	}
+	return min(max(d/10, 10*time.Millisecond), time.Second)
+}
+
+func newTracker(tick time.Duration) *tracker {
+	t := &tracker{conns: map[net.Conn]*connInfo{}, tick: tick, stop: make(chan struct{})}
+	t.now.Store(time.Now().UnixNano())
+	return t
+}
+
+// add registers a new connection, from ConnContext.
+func (t *tracker) add(c net.Conn, ci *connInfo) {
+	ci.conn = c
+	ci.since.Store(t.now.Load())
+	t.mu.Lock()
+	t.conns[c] = ci
+	t.mu.Unlock()
+}
+
+// idle notes that a connection waits for its next request.
+func (t *tracker) idle(c net.Conn) {
+	t.mu.Lock()
+	ci := t.conns[c]
+	t.mu.Unlock()
+	if ci != nil {
+		ci.since.Store(t.now.Load())
+		ci.phase.Store(phaseIdle)
+	}
+}
+
+// remove forgets a connection closed or hijacked.
+func (t *tracker) remove(c net.Conn) {
+	t.mu.Lock()
+	delete(t.conns, c)
+	t.mu.Unlock()
+}
+
+// active notes that a request is being served on a connection.
+func (ci *connInfo) active() {
+	ci.phase.Store(phaseActive)
+}
+
+// run sweeps until stopped: it closes the connections over their time.
+func (t *tracker) run(timeout, keepalive time.Duration) {
+	tk := time.NewTicker(t.tick)
+	defer tk.Stop()
+	var late []net.Conn
+	for {
+		select {
+		case <-t.stop:
+			return
+		case now := <-tk.C:
+			t.now.Store(now.UnixNano())
+			late = t.over(now.UnixNano(), timeout, keepalive, late[:0])
+			for _, c := range late {
+				c.Close() // net/http's goroutine for it then ends
+			}
+		}
+	}
+}
+
+// over appends the connections over their time at now to late.
+func (t *tracker) over(now int64, timeout, keepalive time.Duration, late []net.Conn) []net.Conn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for c, ci := range t.conns {
+		var limit time.Duration
+		switch ci.phase.Load() {
+		case phaseNew:
+			limit = timeout
+		case phaseIdle:
+			limit = keepalive
+		default:
+			continue
+		}
+		// since is on the coarse clock, up to a tick early: a tick more
+		// never closes a connection before its time.
+		if limit > 0 && now-ci.since.Load() > int64(limit+t.tick) {
+			late = append(late, c)
+		}
+	}
+	return late
+}
+
+// bodyDeadline gives a request with a body --timeout from its start to be
+// read whole, as net/http's ReadTimeout did; net/http clears the deadline
+// once the body is read (before it watches the connection for the
+// client's going away), so a long handler is not cut.
+func (s *server) bodyDeadline(ci *connInfo, r *http.Request, start time.Time) {
+	if r.Body == nil || r.Body == http.NoBody || ci == nil || ci.conn == nil {
+		return
+	}
+	ci.conn.SetReadDeadline(start.Add(s.set.timeout))
+}
