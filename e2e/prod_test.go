@@ -647,7 +647,7 @@ func TestProdTLSKeyForRootOnly(t *testing.T) {
 	writeAtomic(t, p.certFile, renewed.certPEM)
 	s.signal(t, syscall.SIGHUP)
 	s.waitLog(t, 15*time.Second, regexp.MustCompile(`starlight: reload finished: generation 2 serves on every worker`))
-	if s.count(regexp.MustCompile(`starlight: TLS: --ssl-cert-file: .*permission denied; the new workers get the certificate and key read at start$`)) != 1 {
+	if s.count(regexp.MustCompile(`starlight: TLS: --ssl-cert-file: .*permission denied; the new workers get the certificate and key read before$`)) != 1 {
 		t.Errorf("no log line says the renewed files could not be read as nobody")
 	}
 	body, cert, err := https(p.conf(nil), addr, "/pid")

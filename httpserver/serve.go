@@ -76,7 +76,11 @@ func serveWorker(h http.Handler, spec *proto.Spec) error {
 	}
 	// Programs the app starts inherit none of the master's descriptors
 	// (a ready pipe held open by a child would outlive this worker).
-	for _, fd := range []int{spec.ReadyFD, spec.DeathFD, spec.ScoreboardFD, spec.AccessFD} {
+	fds := append([]int{spec.ReadyFD, spec.DeathFD, spec.ScoreboardFD, spec.AccessFD}, spec.HeldFDs...)
+	if spec.TLS != nil && spec.TLS.PEMFD > 0 {
+		fds = append(fds, spec.TLS.PEMFD) // the private key
+	}
+	for _, fd := range fds {
 		if fd >= 0 {
 			syscall.CloseOnExec(fd)
 		}

@@ -127,6 +127,12 @@ func newServer(app http.Handler, set settings) *server {
 // ServeHTTP wraps the app: scoreboard, headers, keep-alive accounting,
 // panics, the access log and the request budget.
 func (s *server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	ci := connFrom(r)
+	if ci != nil && !ci.active() {
+		// Timed out by the sweep as this request came: the connection
+		// is closing, and the app never sees the request.
+		panic(http.ErrAbortHandler)
+	}
 	now := time.Now()
 	var onRecord bool
 	if s.slot != nil {
@@ -134,7 +140,6 @@ func (s *server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	s.active.Add(1)
 	n := s.begun.Add(1)
-	ci := connFrom(r)
 	closing := s.draining.Load()
 	if b := s.set.budget; b > 0 && n >= b {
 		closing = true
@@ -143,7 +148,6 @@ func (s *server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if ci != nil {
-		ci.active()
 		s.bodyDeadline(ci, r, now)
 		ci.requests++
 		if s.board != nil {
@@ -272,6 +276,9 @@ func (s *server) serve(ready func()) error {
 		grace = 500 * time.Millisecond
 	}
 	s.shutdown(grace)
+	if s.slot != nil {
+		s.slot.Returned.Store(1)
+	}
 	return nil
 }
 

@@ -30,9 +30,10 @@ import (
 
 // Connection phases, as the sweep sees them.
 const (
-	phaseNew    int32 = iota // accepted, no request yet
-	phaseActive              // a request is being served
-	phaseIdle                // between requests of a keep-alive connection
+	phaseNew      int32 = iota // accepted, no request yet
+	phaseActive                // a request is being served
+	phaseIdle                  // between requests of a keep-alive connection
+	phaseTimedOut              // the sweep ended it: no request may start on it
 )
 
 // tracker knows the open connections and when each entered its phase.
@@ -49,8 +50,11 @@ type tracker struct {
 // between 10 ms and a second.
 func sweepTick(timeout, keepalive time.Duration) time.Duration {
 	d := timeout
-	if keepalive > 0 && keepalive < d {
+	if keepalive > 0 && (d <= 0 || keepalive < d) {
 		d = keepalive
+	}
+	if d <= 0 {
+		return time.Second // no timeouts: the sweep only keeps its clock
 	}
 	return min(max(d/10, 10*time.Millisecond), time.Second)
 }
@@ -88,9 +92,20 @@ func (t *tracker) remove(c net.Conn) {
 	t.mu.Unlock()
 }
 
-// active notes that a request is being served on a connection.
-func (ci *connInfo) active() {
-	ci.phase.Store(phaseActive)
+// active notes that a request is about to be served on a connection, and
+// reports false if the sweep timed the connection out first: the request
+// then must not reach the app (its client sees the connection close, as
+// when a keep-alive connection times out just as a request is sent).
+func (ci *connInfo) active() bool {
+	for {
+		p := ci.phase.Load()
+		if p == phaseTimedOut {
+			return false
+		}
+		if ci.phase.CompareAndSwap(p, phaseActive) {
+			return true
+		}
+	}
 }
 
 // run sweeps until stopped: it closes the connections over their time.
@@ -105,20 +120,29 @@ func (t *tracker) run(timeout, keepalive time.Duration) {
 		case now := <-tk.C:
 			t.now.Store(now.UnixNano())
 			late = t.over(now.UnixNano(), timeout, keepalive, late[:0])
+			// A read deadline in the past, not Close: net/http's own
+			// goroutine for the connection then fails its read and
+			// closes it (a TLS close may wait seconds on a client that
+			// does not read; the sweep must not).
 			for _, c := range late {
-				c.Close() // net/http's goroutine for it then ends
+				c.SetReadDeadline(pastDeadline)
 			}
+			clear(late)
 		}
 	}
 }
 
-// over appends the connections over their time at now to late.
+var pastDeadline = time.Unix(1, 0)
+
+// over appends the connections over their time at now to late, and marks
+// them timed out (unless a request started on one meanwhile).
 func (t *tracker) over(now int64, timeout, keepalive time.Duration, late []net.Conn) []net.Conn {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for c, ci := range t.conns {
 		var limit time.Duration
-		switch ci.phase.Load() {
+		phase := ci.phase.Load()
+		switch phase {
 		case phaseNew:
 			limit = timeout
 		case phaseIdle:
@@ -128,7 +152,7 @@ func (t *tracker) over(now int64, timeout, keepalive time.Duration, late []net.C
 		}
 		// since is on the coarse clock, up to a tick early: a tick more
 		// never closes a connection before its time.
-		if limit > 0 && now-ci.since.Load() > int64(limit+t.tick) {
+		if limit > 0 && now-ci.since.Load() > int64(limit+t.tick) && ci.phase.CompareAndSwap(phase, phaseTimedOut) {
 			late = append(late, c)
 		}
 	}
@@ -140,7 +164,7 @@ func (t *tracker) over(now int64, timeout, keepalive time.Duration, late []net.C
 // once the body is read (before it watches the connection for the
 // client's going away), so a long handler is not cut.
 func (s *server) bodyDeadline(ci *connInfo, r *http.Request, start time.Time) {
-	if r.Body == nil || r.Body == http.NoBody || ci == nil || ci.conn == nil {
+	if r.Body == nil || r.Body == http.NoBody || ci == nil || ci.conn == nil || s.set.timeout <= 0 {
 		return
 	}
 	ci.conn.SetReadDeadline(start.Add(s.set.timeout))

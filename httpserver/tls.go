@@ -20,9 +20,15 @@ func loadKeyPair(t *proto.TLS) (tls.Certificate, error) {
 		}
 		return cert, nil
 	}
+	// A memory file the master shares with every worker: read it with
+	// pread, from its start, leaving the shared offset alone.
 	f := os.NewFile(uintptr(t.PEMFD), "tls-pem")
-	pem, err := io.ReadAll(f)
-	f.Close()
+	defer f.Close()
+	st, err := f.Stat()
+	var pem []byte
+	if err == nil {
+		pem, err = io.ReadAll(io.NewSectionReader(f, 0, st.Size()))
+	}
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("tls: reading %s and %s from the master: %w", t.CertFile, t.KeyFile, err)
 	}

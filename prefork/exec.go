@@ -26,26 +26,10 @@ func (m *Master) execInPlace() (int, error) {
 		files = append(files, f)
 		spec.Listeners = append(spec.Listeners, proto.Listener{FD: 2 + len(files), Network: l.network, Addr: l.addr, TLS: l.tls})
 	}
-	if m.tlsPEM != nil {
-		// Written whole before the exec (no goroutine outlives it), into
-		// a pipe made big enough to hold it.
-		r, w, err := os.Pipe()
-		if err != nil {
-			return ExitFailure, err
-		}
-		if len(m.tlsPEM) >= 64<<10 {
-			if _, err := unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, len(m.tlsPEM)+4096); err != nil {
-				w.Close()
-				r.Close()
-				return ExitFailure, fmt.Errorf("passing the certificate to the app: %w", err)
-			}
-		}
-		_, err = w.Write(m.tlsPEM)
-		w.Close()
-		if err != nil {
-			return ExitFailure, fmt.Errorf("passing the certificate to the app: %w", err)
-		}
-		files = append(files, r)
+	if pem, err := m.tlsPEMFile(); err != nil {
+		return ExitFailure, err
+	} else if pem != nil {
+		files = append(files, pem)
 		spec.TLS.PEMFD = 2 + len(files)
 	}
 	if m.accessw != nil {
@@ -61,11 +45,13 @@ func (m *Master) execInPlace() (int, error) {
 		// no other master removes the directory while the app runs, and
 		// removes the directory at its exit.
 		files = append(files, m.buildLock)
+		spec.HeldFDs = append(spec.HeldFDs, 2+len(files))
 		spec.Cleanup = append(spec.Cleanup, m.binary, filepath.Join(m.buildDir, buildLockName), m.buildDir)
 	}
 	if m.pidFile {
 		spec.Cleanup = append(spec.Cleanup, m.cfg.PidFile)
 		files = append(files, m.pidLock) // the app holds its lock from here
+		spec.HeldFDs = append(spec.HeldFDs, 2+len(files))
 	}
 	for _, l := range m.listeners {
 		if l.path != "" {

@@ -92,6 +92,7 @@ type Master struct {
 	live        bool // Start is done: the observer shows what happens
 	id          *identity
 	tlsPEM      []byte   // certificate and key read before switching user, or nil
+	tlsMemfd    *os.File // tlsPEM as workers get it (see tlsPEMFile)
 	pidFile     bool     // we wrote cfg.PidFile
 	pidLock     *os.File // cfg.PidFile, open and locked while we run
 
@@ -333,7 +334,7 @@ func (m *Master) setup() (int, error) {
 	}
 	for _, l := range m.listeners {
 		if l.path != "" {
-			m.id.chown(l.path)
+			m.id.lchown(l.path)
 		}
 	}
 	if m.id != nil && m.cfg.SSL {
@@ -792,6 +793,7 @@ func (m *Master) readied(p *proc) {
 	p.words.done.Store(true)
 	m.everReady = true
 	m.startFails = 0
+	m.halted = "" // it can start after all
 	if m.roll != nil && p.gen == m.roll.gen {
 		m.roll.fails = 0
 	}
@@ -846,10 +848,10 @@ func (m *Master) reaped(e exitMsg) {
 	if reqs == 1 {
 		served = "1 request"
 	}
-	// Serve drained for a reason of its own (budget, harakiri, a signal)
-	// and returned nil: a non-zero status after that is the app's main
+	// Serve returned nil (after a drain for a reason of its own: budget,
+	// harakiri, a signal): a non-zero status after that is the app's main
 	// (log.Fatal(httpserver.Serve(h)) exits 1 on nil), not a crash.
-	clean := code == 0 || (reason != scoreboard.ExitNone && !ws.Signaled())
+	clean := code == 0 || (slot.Returned.Load() == 1 && !ws.Signaled())
 	after := ""
 	if clean && code != 0 {
 		after = fmt.Sprintf(", then %s (the app's main exited non-zero after Serve returned nil)", how)
@@ -915,6 +917,12 @@ func (m *Master) reaped(e exitMsg) {
 			m.rollback(fmt.Sprintf("%d workers of generation %d exited before they were ready (last: %s)", r.fails, r.gen, how))
 			return
 		}
+		m.noteCrash(now)
+		return
+	}
+	if m.roll != nil {
+		// An old generation's worker, started before the rollout: the
+		// new generation decides now whether the app can start.
 		m.noteCrash(now)
 		return
 	}

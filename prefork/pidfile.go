@@ -61,9 +61,33 @@ func writePidFile(path string, pid int) (*os.File, error) {
 		if !holdsPid(path) {
 			return fail(fmt.Errorf("--pid: %s exists and is not a pid file: not replaced", path))
 		}
-		os.Remove(path) // stale
+		if !removeStalePidFile(path) {
+			other, _ := pidFileOwner(path)
+			return fail(fmt.Errorf("--pid: %s belongs to running process %d (another starlight?)", path, other))
+		}
 	}
 	return fail(fmt.Errorf("--pid: %s: could not replace the stale file", path))
+}
+
+// removeStalePidFile removes the stale pid file at path, unless another
+// starlight has just put its own there (two starting at once): the file is
+// locked first, and removed only if path still names the file locked. It
+// reports false if the file is locked by someone else.
+func removeStalePidFile(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return true // gone already (or unreadable: link reports it)
+	}
+	defer f.Close()
+	if err := flockNB(f, unix.LOCK_EX); errors.Is(err, unix.EWOULDBLOCK) {
+		return false
+	}
+	held, err1 := f.Stat()
+	now, err2 := os.Stat(path)
+	if err1 == nil && err2 == nil && os.SameFile(held, now) {
+		os.Remove(path)
+	}
+	return true
 }
 
 // flockNB takes a lock on f without waiting.

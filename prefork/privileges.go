@@ -179,3 +179,17 @@ func (id *identity) chown(path string) error {
 	}
 	return os.Chown(path, id.uid, gid)
 }
+
+// lchown is chown for a path in a directory the user may write (a unix
+// socket in /run/myapp): a symlink put there is changed itself, never
+// followed to a file of root's.
+func (id *identity) lchown(path string) error {
+	if id == nil {
+		return nil
+	}
+	gid := -1
+	if len(id.gids) > 0 {
+		gid = id.gids[0]
+	}
+	return os.Lchown(path, id.uid, gid)
+}

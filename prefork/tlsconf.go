@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"slices"
+
+	"golang.org/x/sys/unix"
 )
 
 // checkTLS validates the TLS options before anything binds: the files
@@ -65,37 +67,51 @@ func readTLSPEM(c *Config) ([]byte, error) {
 	return slices.Concat(cert, []byte("\n"), key), nil
 }
 
-// tlsPEMFile returns the read end of a pipe that carries the certificate
-// and key the master read before it switched user, for a worker (nil if
-// it read none: workers read the files themselves). The text is written
-// by a goroutine of its own, as it may not fit in the pipe's buffer.
+// tlsPEMFile returns the certificate and key the master read before it
+// switched user, in an anonymous memory file (memfd) that every worker
+// reads from its start with pread; nil if the master read none (workers
+// then read the files themselves). The master keeps it open until a
+// reload reads the files anew.
 func (m *Master) tlsPEMFile() (*os.File, error) {
 	if m.tlsPEM == nil {
 		return nil, nil
 	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		return nil, err
+	if m.tlsMemfd == nil {
+		fd, err := unix.MemfdCreate("starlight-tls", unix.MFD_CLOEXEC)
+		if err != nil {
+			return nil, fmt.Errorf("passing the certificate to workers: %w", err)
+		}
+		f := os.NewFile(uintptr(fd), "starlight-tls")
+		if _, err := f.Write(m.tlsPEM); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("passing the certificate to workers: %w", err)
+		}
+		m.tlsMemfd = f
 	}
-	pem := m.tlsPEM
-	go func() {
-		w.Write(pem) //nolint:errcheck // a worker that died early reads nothing
-		w.Close()
-	}()
-	return r, nil
+	return m.tlsMemfd, nil
 }
 
 // rereadTLS is a reload's new look at the certificate and key a master
 // that switched user read at start: renewed files are used if it can still
-// read them, else the workers keep getting the ones read at start.
+// read them and they make a pair, else the workers keep getting the ones
+// read before.
 func (m *Master) rereadTLS() {
 	if m.tlsPEM == nil {
 		return
 	}
 	pem, err := readTLSPEM(&m.cfg)
+	if err == nil {
+		if _, perr := tls.X509KeyPair(pem, pem); perr != nil {
+			err = fmt.Errorf("--ssl-cert-file/--ssl-key-file: %w", perr)
+		}
+	}
 	if err != nil {
-		m.emit(Event{Kind: EventError, Message: fmt.Sprintf("TLS: %v; the new workers get the certificate and key read at start", err)})
+		m.emit(Event{Kind: EventError, Message: fmt.Sprintf("TLS: %v; the new workers get the certificate and key read before", err)})
 		return
 	}
 	m.tlsPEM = pem
+	if m.tlsMemfd != nil {
+		m.tlsMemfd.Close() // started workers have their copies
+		m.tlsMemfd = nil
+	}
 }

@@ -88,7 +88,6 @@ func (m *Master) startWorker(gen int, binary string, slotIdx int, lanes []int, n
 			return fail(err)
 		}
 		if pem != nil {
-			childEnds = append(childEnds, pem)
 			spec.TLS.PEMFD = add(pem)
 		}
 	}

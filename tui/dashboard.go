@@ -79,7 +79,9 @@ func (d *Dashboard) Event(e prefork.Event) {
 	d.tail.push(e)
 	if e.Kind == prefork.EventReloadFailed && e.Detail != "" {
 		for _, l := range strings.Split(strings.TrimRight(e.Detail, "\n"), "\n") {
-			d.logs.push(prefork.LogLine{Time: e.Time, Stream: prefork.StreamStderr, Text: l})
+			if strings.TrimSpace(l) != "" {
+				d.logs.push(prefork.LogLine{Time: e.Time, Stream: prefork.StreamStderr, Text: l})
+			}
 		}
 	}
 	d.mu.Unlock()

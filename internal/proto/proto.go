@@ -65,6 +65,10 @@ type Spec struct {
 	// Cleanup lists files a standalone server removes when it exits: the
 	// pid file and unix socket files the master it replaced created.
 	Cleanup []string `json:"cleanup,omitempty"`
+	// HeldFDs are descriptors a standalone server keeps open for the
+	// master it replaced, never passing them on: the locks of the pid file
+	// and of the build directory.
+	HeldFDs []int `json:"held_fds,omitempty"`
 
 	Slot         int `json:"slot"`
 	Slots        int `json:"slots"`

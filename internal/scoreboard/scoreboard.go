@@ -62,7 +62,8 @@ type Slot struct {
 	Flags      atomic.Uint32 // what the master asks of the worker: Flag...
 	Conns      atomic.Int32  // connections open
 	Cut        atomic.Int32  // requests in flight when the worker's grace period ran out
-	_          [SlotSize - 56 - lineWords*8 - 12]byte
+	Returned   atomic.Uint32 // 1 once the worker's Serve returns nil: what the process does after is its main's
+	_          [SlotSize - 56 - lineWords*8 - 16]byte
 }
 
 // HeaderSize is the size of the board's header, before slot 0.
@@ -104,6 +105,7 @@ func (s *Slot) Reset(gen uint32, budget uint64, started int64) {
 	s.Active.Store(0)
 	s.Conns.Store(0)
 	s.Cut.Store(0)
+	s.Returned.Store(0)
 	s.lineSeq.Store(0) // a worker that died writing the line left it odd
 	for i := range s.line {
 		s.line[i].Store(0)
