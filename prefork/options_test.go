@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 	"time"
 )
 
@@ -337,5 +338,16 @@ func TestWritePidFileKeepsOtherFiles(t *testing.T) {
 	lock.Close()
 	if b, _ := os.ReadFile(stale); strings.TrimSpace(string(b)) != strconv.Itoa(os.Getpid()) {
 		t.Errorf("the stale pid file holds %q, want %d", b, os.Getpid())
+	}
+}
+
+// --help fits an 80-column terminal.
+func TestUsageFits80Columns(t *testing.T) {
+	var b strings.Builder
+	PrintUsage(&b)
+	for i, line := range strings.Split(b.String(), "\n") {
+		if n := utf8.RuneCountInString(line); n > 80 {
+			t.Errorf("--help line %d is %d columns: %q", i+1, n, line)
+		}
 	}
 }

@@ -39,7 +39,7 @@ TLS:
       --ssl                    serve HTTPS on every TCP listener (default: off)
       --ssl-key-file FILE      private key, PEM (default: none)
       --ssl-cert-file FILE     certificate chain, PEM (default: none)
-      --ssl-ca-file FILE       CA certificates for client verification (default: none)
+      --ssl-ca-file FILE       CA certificates to verify clients (default: none)
       --ssl-client-ca-file FILE  same, takes precedence (default: none)
       --ssl-verify-mode N      0 none, 1 verify a client certificate if sent,
                                2 or 3 require one (default: 0)
@@ -68,11 +68,11 @@ HTTP:
 
 Process:
       --user USER              switch to USER after binding (default: none)
-      --group GROUP[,GROUP]    switch to these groups after binding (default: none)
+      --group GROUP[,GROUP]    switch to these groups after binding
       --umask OCTAL            file mode creation mask (default: unchanged)
   -D, --daemonize              run in the background (default: off)
       --pid FILE               write the master's pid to FILE (default: none)
-      --error-log FILE         the master's and the workers' stderr (default: stderr)
+      --error-log FILE         the master's log and the workers' stderr
       --access-log FILE        Apache combined log; - = stdout (default: none)
   -E, --env ENV                passed to the app as STARLIGHT_ENV
                                (default: $STARLIGHT_ENV, else development)
