@@ -278,10 +278,13 @@ func TestExitStatusAfterServeIsNotACrash(t *testing.T) {
 		t.Errorf("%d log lines take the exit status after Serve for a crash", n)
 	}
 	s.stop(t)
-	// Every worker the stop found (2, or 3 if one was being replaced).
+	// Every worker the stop found that served says so (one just spawned
+	// to replace another may die of the TERM before it serves).
 	stopped := s.count(regexp.MustCompile(`starlight: worker \d+ exited \(stop\)`))
-	if n := s.count(regexp.MustCompile(`starlight: worker \d+ exited \(stop\) after \d+ requests?, then exit status 1 \(the app's main`)); stopped < 2 || n != stopped {
-		t.Errorf("%d of the %d workers stopped said to exit with status 1 after Serve, want all, and at least 2", n, stopped)
+	served := s.count(regexp.MustCompile(`starlight: worker \d+ exited \(stop\) after \d+ requests?, then exit status 1 \(the app's main`))
+	early := s.count(regexp.MustCompile(`starlight: worker \d+ exited \(stop\) after 0 requests, killed by SIGTERM$`))
+	if served == 0 || served+early != stopped {
+		t.Errorf("of %d workers stopped, %d said to exit with status 1 after Serve and %d died of the TERM before serving; want all one or the other, the first at least once", stopped, served, early)
 	}
 }
 
