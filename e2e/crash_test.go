@@ -58,7 +58,7 @@ func TestAppThatCannotBeRun(t *testing.T) {
 	if err := os.WriteFile(app, []byte("#!/nonexistent/interpreter\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	reWhy := regexp.MustCompile(`the app cannot start: 5 workers in a row could not be started \(last: .*no such file or directory\)`)
+	reWhy := regexp.MustCompile(`the app cannot start: 5 workers in a row could not be started \(last: .*no such file or directory \(the file exists: its #! interpreter or its dynamic loader does not\)\)`)
 	code, _, stderr := runStarlight(t, dir, "--quiet", "--workers", "2", "-l", "127.0.0.1:"+itoa(freePort(t)), app)
 	if code != 1 || !reWhy.MatchString(stderr) {
 		t.Errorf("starlight over an app that cannot be run: exit %d, want 1 with a line matching %s:\n%s", code, reWhy, stderr)
@@ -70,6 +70,16 @@ func TestAppThatCannotBeRun(t *testing.T) {
 	code, _, stderr = runStarlight(t, dir, "-D", "--pid", pid, "--workers", "2", "-l", "127.0.0.1:"+itoa(freePort(t)), app)
 	if code != 1 || !reWhy.MatchString(stderr) {
 		t.Errorf("-D over an app that cannot be run: exit %d, want 1 with a line matching %s:\n%s", code, reWhy, stderr)
+	}
+	eventually(t, stopTimeout, "the daemon's pid file removed", func() bool {
+		_, err := os.Stat(pid)
+		return os.IsNotExist(err)
+	})
+	// With --max-workers 0 the daemon execs the app in its own place:
+	// the launcher learns that the exec failed.
+	code, _, stderr = runStarlight(t, dir, "-D", "--pid", pid, "--max-workers", "0", "-l", "127.0.0.1:"+itoa(freePort(t)), app)
+	if code != 1 || !strings.Contains(stderr, "starlight: daemon failed to start: exec "+app+": no such file or directory") {
+		t.Errorf("-D --max-workers 0 over an app that cannot be run: exit %d, want 1 saying the exec failed:\n%s", code, stderr)
 	}
 	eventually(t, stopTimeout, "the daemon's pid file removed", func() bool {
 		_, err := os.Stat(pid)

@@ -225,6 +225,10 @@ func TestGracefulTimeoutEndsTheStop(t *testing.T) {
 	if s.count(reOneCut) != 1 {
 		t.Errorf("no log line says the worker's request in flight was cut (%s)", reOneCut)
 	}
+	// Its handler ended once cut: it does not count as served.
+	if s.count(regexp.MustCompile(`starlight: worker \d+ exited \(stop\) after 0 requests; 1 request in flight cut$`)) != 1 {
+		t.Errorf("the worker whose only request was cut does not say it served 0")
+	}
 }
 
 // reOneCut is the exit of a worker whose one request in flight was cut.

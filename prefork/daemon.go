@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // envDaemon names the fd of the pipe on which a daemon tells the command
@@ -70,19 +72,32 @@ func Daemonize(args []string, stderr io.Writer) int {
 	go cmd.Wait() // reap it if it dies while we wait; the parent leaves anyway
 
 	type result struct {
-		line string
-		err  error
+		line    string
+		err     error
+		execing bool // it said it would exec the app in its place
 	}
 	got := make(chan result, 1)
 	go func() {
-		line, err := bufio.NewReader(r).ReadString('\n')
-		got <- result{strings.TrimSpace(line), err}
+		br := bufio.NewReader(r)
+		execing := false
+		for {
+			line, err := br.ReadString('\n')
+			line = strings.TrimSpace(line)
+			if err == nil && strings.HasPrefix(line, "EXEC ") {
+				execing = true // then EOF, or an ERROR if the exec failed
+				continue
+			}
+			got <- result{line, err, execing}
+			return
+		}
 	}()
 	select {
 	case res := <-got:
 		switch {
 		case strings.HasPrefix(res.line, "READY"):
 			return ExitOK
+		case res.line == "" && res.execing:
+			return ExitOK // the exec closed the pipe: the app runs
 		case strings.HasPrefix(res.line, "ERROR "):
 			fmt.Fprintf(stderr, "starlight: daemon failed to start: %s\n", strings.TrimPrefix(res.line, "ERROR "))
 		default:
@@ -107,6 +122,25 @@ func daemonReport(err error) {
 	}
 	daemonPipe.Close()
 	daemonPipe = nil
+}
+
+// daemonExecing tells the launching command that this process is about to
+// exec the app in its place (--max-workers 0). The pipe moves out of the
+// way of the descriptors the app gets (to 100 and up, close-on-exec): a
+// successful exec closes it, which the launching command takes for
+// success; a failed one reports its error on it.
+func daemonExecing() error {
+	if daemonPipe == nil {
+		return nil
+	}
+	fd, err := unix.FcntlInt(daemonPipe.Fd(), unix.F_DUPFD_CLOEXEC, 100)
+	if err != nil {
+		return err
+	}
+	daemonPipe.Close()
+	daemonPipe = os.NewFile(uintptr(fd), "daemon")
+	_, err = fmt.Fprintf(daemonPipe, "EXEC %d\n", os.Getpid())
+	return err
 }
 
 // DaemonFailed reports a start failure to the launching command.

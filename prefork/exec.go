@@ -73,10 +73,12 @@ func (m *Master) execInPlace() (int, error) {
 	m.info("serving in this process (--max-workers 0): exec %s", m.binary)
 
 	// The sockets are bound: connections wait for the app to accept them.
-	// Tell the launching command (-D) now, before the descriptors move (its
-	// pipe may sit where a listener goes); the app tells systemd itself
-	// once it serves.
-	daemonReport(nil)
+	// Tell the launching command (-D) that the app takes over (its pipe
+	// moves out of the way of the descriptors first); the app tells
+	// systemd itself once it serves.
+	if err := daemonExecing(); err != nil {
+		return ExitFailure, fmt.Errorf("exec: %w", err)
+	}
 	runtime.LockOSThread()
 	// Move every file out of the way first, then into 3, 4, ...: a target
 	// number may be one of the sources.

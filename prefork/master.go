@@ -827,6 +827,9 @@ func (m *Master) reaped(e exitMsg) {
 	// Requests begun and never ended (the worker was killed), or cut when
 	// its grace period ran out.
 	inFlight := max(slot.Active.Load(), slot.Cut.Load())
+	if cut := uint64(slot.Cut.Load()); cut > 0 && reqs >= cut {
+		reqs -= cut // the cut requests' handlers ended after the cut: not served
+	}
 	wasReady := p.ready || slot.State.Load() != scoreboard.Starting
 	slot.State.Store(scoreboard.Free)
 	slot.PID.Store(0)

@@ -59,10 +59,12 @@ Workers:
                                before killing workers (default: 30)
 
 HTTP:
-      --timeout SECS           time to read one request, headers and body
-                               (default: 300)
+      --timeout SECS           time for a new connection's first request
+                               headers, and for a request's body from its
+                               start (default: 300)
       --keepalive-timeout SECS idle time before a keep-alive connection
-                               closes (default: 2)
+                               closes; the next request's headers must come
+                               by then (default: 2)
       --max-keepalive-reqs N   requests per connection; 1 = keep-alive off,
                                0 = unlimited (default: 1)
 

@@ -1,6 +1,7 @@
 package prefork
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -43,6 +44,13 @@ func (m *Master) startWorker(gen int, binary string, slotIdx int, lanes []int, n
 	fail := func(err error) (*proc, error) {
 		for _, f := range parentEnds {
 			f.Close()
+		}
+		if errors.Is(err, syscall.ENOENT) {
+			if _, serr := os.Stat(binary); serr == nil {
+				// The file is there: exec's ENOENT is about what it names
+				// to run it, a script's #! line or an ELF's loader.
+				err = fmt.Errorf("%w (the file exists: its #! interpreter or its dynamic loader does not)", err)
+			}
 		}
 		return nil, fmt.Errorf("spawn %s: %w", binary, err)
 	}
