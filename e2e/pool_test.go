@@ -277,14 +277,14 @@ func TestExitStatusAfterServeIsNotACrash(t *testing.T) {
 	if n := s.count(regexp.MustCompile(`crashed|crashes in a row|next worker in`)); n > 0 {
 		t.Errorf("%d log lines take the exit status after Serve for a crash", n)
 	}
+	// Stop once the replacements of the last recycled workers serve: a
+	// worker the TERM finds still starting dies of it before Serve.
+	eventually(t, 10*time.Second, "every worker spawned ready", func() bool { return s.count(reReady) == s.count(reSpawned) })
 	s.stop(t)
-	// Every worker the stop found that served says so (one just spawned
-	// to replace another may die of the TERM before it serves).
 	stopped := s.count(regexp.MustCompile(`starlight: worker \d+ exited \(stop\)`))
 	served := s.count(regexp.MustCompile(`starlight: worker \d+ exited \(stop\) after \d+ requests?, then exit status 1 \(the app's main`))
-	early := s.count(regexp.MustCompile(`starlight: worker \d+ exited \(stop\) after 0 requests, killed by SIGTERM$`))
-	if served == 0 || served+early != stopped {
-		t.Errorf("of %d workers stopped, %d said to exit with status 1 after Serve and %d died of the TERM before serving; want all one or the other, the first at least once", stopped, served, early)
+	if stopped < 2 || served != stopped {
+		t.Errorf("of %d workers stopped, %d said to exit with status 1 after Serve; want all, at least 2", stopped, served)
 	}
 }
 
