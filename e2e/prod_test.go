@@ -836,6 +836,9 @@ func TestProdPidFileLifecycle(t *testing.T) {
 	if b, err := os.ReadFile(pidFile); err != nil || string(b) != itoa(s.pid)+"\n" {
 		t.Fatalf("pid file %q %v, want the master's pid %d", b, err, s.pid)
 	}
+	if s.count(regexp.MustCompile(`starlight: replaced the stale pid file .*: process `+itoa(gone.Process.Pid)+` is gone$`)) != 1 {
+		t.Errorf("no log line says the stale pid file was replaced")
+	}
 
 	// A pid file naming a live process that is no starlight (its pid
 	// was taken after a reboot, say): it holds no lock, so it is stale.
@@ -849,6 +852,9 @@ func TestProdPidFileLifecycle(t *testing.T) {
 	s2 := startServer(t, testApp(t), 1, "--pid", other, "-l", "127.0.0.1:"+itoa(freePort(t)))
 	if b, err := os.ReadFile(other); err != nil || string(b) != itoa(s2.pid)+"\n" {
 		t.Errorf("a pid file naming a live process that is no starlight: it holds %q %v, want the new master's pid %d", b, err, s2.pid)
+	}
+	if s2.count(regexp.MustCompile(`starlight: replaced the stale pid file .*: process `+itoa(sleeper.Process.Pid)+` holds no lock on it, so it is no starlight$`)) != 1 {
+		t.Errorf("no log line says the pid file of a live process that is no starlight was replaced")
 	}
 	s2.stop(t)
 

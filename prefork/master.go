@@ -322,6 +322,9 @@ func (m *Master) setup() (int, error) {
 		if m.pidLock, err = writePidFile(m.cfg.PidFile, os.Getpid()); err != nil {
 			return ExitFailure, err
 		}
+		if stalePidReplaced != "" {
+			m.info("%s", stalePidReplaced)
+		}
 		m.pidFile = true
 	}
 	// Log files stay writable, and reopenable on SIGUSR1, after the switch;

@@ -65,9 +65,21 @@ func writePidFile(path string, pid int) (*os.File, error) {
 			other, _ := pidFileOwner(path)
 			return fail(fmt.Errorf("--pid: %s belongs to running process %d (another starlight?)", path, other))
 		}
+		switch {
+		case other == 0:
+			stalePidReplaced = fmt.Sprintf("replaced the empty pid file %s", path)
+		case alive:
+			stalePidReplaced = fmt.Sprintf("replaced the stale pid file %s: process %d holds no lock on it, so it is no starlight", path, other)
+		default:
+			stalePidReplaced = fmt.Sprintf("replaced the stale pid file %s: process %d is gone", path, other)
+		}
 	}
 	return fail(fmt.Errorf("--pid: %s: could not replace the stale file", path))
 }
+
+// stalePidReplaced says which stale pid file writePidFile replaced, if it
+// did, for the master to report.
+var stalePidReplaced string
 
 // removeStalePidFile removes the stale pid file at path, unless another
 // starlight has just put its own there (two starting at once): the file is
