@@ -20,6 +20,9 @@ type connInfo struct {
 	conn  net.Conn     // as net/http has it (a *tls.Conn on a TLS listener)
 	phase atomic.Int32 // phaseNew, phaseActive, phaseIdle (see timeouts.go)
 	since atomic.Int64 // when it entered its phase, on the sweep's clock
+	// writing: when the write of the response under way began, on the
+	// sweep's clock; 0 when none is, -1 once the sweep cut it.
+	writing atomic.Int64
 }
 
 type connKey struct{}

@@ -51,7 +51,9 @@ func (r *response) Write(p []byte) (int, error) {
 	if !r.wroteHeader {
 		r.WriteHeader(http.StatusOK)
 	}
+	r.s.tracker.beginWrite(r.conn)
 	n, err := r.rw.Write(p)
+	endWrite(r.conn)
 	r.size += int64(n)
 	return n, err
 }
@@ -60,7 +62,9 @@ func (r *response) WriteString(s string) (int, error) {
 	if !r.wroteHeader {
 		r.WriteHeader(http.StatusOK)
 	}
+	r.s.tracker.beginWrite(r.conn)
 	n, err := io.WriteString(r.rw, s)
+	endWrite(r.conn)
 	r.size += int64(n)
 	return n, err
 }
@@ -72,6 +76,8 @@ func (r *response) ReadFrom(src io.Reader) (int64, error) {
 	}
 	var n int64
 	var err error
+	r.s.tracker.beginWrite(r.conn)
+	defer endWrite(r.conn)
 	if rf, ok := r.rw.(io.ReaderFrom); ok {
 		n, err = rf.ReadFrom(src)
 	} else {
@@ -86,7 +92,9 @@ func (r *response) Flush() {
 		r.WriteHeader(http.StatusOK)
 	}
 	if f, ok := r.rw.(http.Flusher); ok {
+		r.s.tracker.beginWrite(r.conn)
 		f.Flush()
+		endWrite(r.conn)
 	}
 }
 

@@ -214,6 +214,9 @@ func (s *server) finish(w *response, r *http.Request, start time.Time) {
 	if s.slot != nil {
 		s.slot.End(w.onRecord)
 	}
+	// net/http writes out what is buffered once the handler returns:
+	// that write is watched too, until the connection idles or closes.
+	s.tracker.beginWrite(w.conn)
 	*w = response{}
 	responsePool.Put(w)
 	if p != nil {

@@ -656,3 +656,70 @@ func TestSlotSaysServeReturned(t *testing.T) {
 		})
 	}
 }
+
+// bigWriter writes n bytes in 32 KiB writes and reports the first error.
+func bigWriter(n int, errc chan<- error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		chunk := make([]byte, 32<<10)
+		for sent := 0; sent < n; sent += len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	})
+}
+
+// A client that stops reading is cut once a write has waited --timeout:
+// the handler's write fails and the worker moves on.
+func TestStalledReaderIsCut(t *testing.T) {
+	errc := make(chan error, 1)
+	addr, _ := start(t, bigWriter(1<<30, errc), settings{timeout: 500 * time.Millisecond, maxKeepaliveReqs: 0})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n") // and never read
+	select {
+	case err := <-errc:
+		if err == nil {
+			t.Fatal("1 GiB written to a client that reads nothing")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler still writes to a client that stopped reading 10s ago (timeout 500ms)")
+	}
+}
+
+// A slow client that keeps reading is not cut, however long the whole
+// response takes: --timeout bounds each write, not the response.
+func TestSlowReaderNotCut(t *testing.T) {
+	errc := make(chan error, 1)
+	const size = 4 << 20
+	addr, _ := start(t, bigWriter(size, errc), settings{timeout: 300 * time.Millisecond, maxKeepaliveReqs: 0})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	begin := time.Now()
+	buf := make([]byte, 256<<10)
+	total := 0
+	for {
+		n, err := c.Read(buf)
+		total += n
+		if err != nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // a slow client: about 5 MB/s at most
+	}
+	if err := <-errc; err != nil || total < size {
+		t.Fatalf("a slow reader got %d bytes in %s; the handler's write: %v", total, time.Since(begin).Round(time.Millisecond), err)
+	}
+	if took := time.Since(begin); took < 300*time.Millisecond {
+		t.Fatalf("the response took only %s: the test did not outlast the timeout", took)
+	}
+}

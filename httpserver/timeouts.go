@@ -24,6 +24,9 @@ import (
 //     start: that one still takes a deadline on the connection, set by
 //     ServeHTTP for requests that have a body, and cleared by net/http once
 //     the body is read, as ReadTimeout did.
+//   - A write of the response blocked for --timeout (a client that stopped
+//     reading) is cut: the handler's write fails. Each write is timed, not
+//     the response, so a slow client that keeps reading is never cut.
 //
 // A connection over its time is closed, up to two ticks late: a tick is a
 // tenth of the shorter timeout (at most a second).
@@ -81,6 +84,7 @@ func (t *tracker) idle(c net.Conn) {
 	t.mu.Unlock()
 	if ci != nil {
 		ci.since.Store(t.now.Load())
+		ci.writing.Store(0) // the response is out
 		ci.phase.Store(phaseIdle)
 	}
 }
@@ -108,11 +112,11 @@ func (ci *connInfo) active() bool {
 	}
 }
 
-// run sweeps until stopped: it closes the connections over their time.
+// run sweeps until stopped: it ends the connections over their time.
 func (t *tracker) run(timeout, keepalive time.Duration) {
 	tk := time.NewTicker(t.tick)
 	defer tk.Stop()
-	var late []net.Conn
+	var late []lateConn
 	for {
 		select {
 		case <-t.stop:
@@ -120,12 +124,17 @@ func (t *tracker) run(timeout, keepalive time.Duration) {
 		case now := <-tk.C:
 			t.now.Store(now.UnixNano())
 			late = t.over(now.UnixNano(), timeout, keepalive, late[:0])
-			// A read deadline in the past, not Close: net/http's own
-			// goroutine for the connection then fails its read and
-			// closes it (a TLS close may wait seconds on a client that
-			// does not read; the sweep must not).
-			for _, c := range late {
-				c.SetReadDeadline(pastDeadline)
+			// A deadline in the past, not Close: net/http's own
+			// goroutine for the connection then fails its read (or the
+			// handler its write) and closes it (a TLS close may wait
+			// seconds on a client that does not read; the sweep must
+			// not).
+			for _, l := range late {
+				if l.write {
+					l.c.SetWriteDeadline(pastDeadline)
+				} else {
+					l.c.SetReadDeadline(pastDeadline)
+				}
 			}
 			clear(late)
 		}
@@ -134,11 +143,21 @@ func (t *tracker) run(timeout, keepalive time.Duration) {
 
 var pastDeadline = time.Unix(1, 0)
 
-// over appends the connections over their time at now to late, and marks
-// them timed out (unless a request started on one meanwhile).
-func (t *tracker) over(now int64, timeout, keepalive time.Duration, late []net.Conn) []net.Conn {
+// lateConn is a connection over its time: waiting for a request (read)
+// or blocked writing a response to a client that does not read (write).
+type lateConn struct {
+	c     net.Conn
+	write bool
+}
+
+// over appends the connections over their time at now to late. One
+// waiting for a request is marked timed out (unless a request started on
+// it meanwhile); one stuck in a write is marked so that it is cut once.
+func (t *tracker) over(now int64, timeout, keepalive time.Duration, late []lateConn) []lateConn {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	// Times are on the coarse clock, up to a tick early: a tick more
+	// never ends a connection before its time.
 	for c, ci := range t.conns {
 		var limit time.Duration
 		phase := ci.phase.Load()
@@ -147,16 +166,34 @@ func (t *tracker) over(now int64, timeout, keepalive time.Duration, late []net.C
 			limit = timeout
 		case phaseIdle:
 			limit = keepalive
+		case phaseActive:
+			if w := ci.writing.Load(); w > 0 && timeout > 0 && now-w > int64(timeout+t.tick) && ci.writing.CompareAndSwap(w, -1) {
+				late = append(late, lateConn{c, true})
+			}
+			continue
 		default:
 			continue
 		}
-		// since is on the coarse clock, up to a tick early: a tick more
-		// never closes a connection before its time.
 		if limit > 0 && now-ci.since.Load() > int64(limit+t.tick) && ci.phase.CompareAndSwap(phase, phaseTimedOut) {
-			late = append(late, c)
+			late = append(late, lateConn{c, false})
 		}
 	}
 	return late
+}
+
+// beginWrite notes that a write of the response to the client starts (on
+// the sweep's clock); endWrite that it returned. A write blocked longer
+// than --timeout, a client that stopped reading, is cut by the sweep.
+func (t *tracker) beginWrite(ci *connInfo) {
+	if ci != nil {
+		ci.writing.CompareAndSwap(0, t.now.Load())
+	}
+}
+
+func endWrite(ci *connInfo) {
+	if ci != nil {
+		ci.writing.CompareAndSwap(ci.writing.Load(), 0)
+	}
 }
 
 // bodyDeadline gives a request with a body --timeout from its start to be

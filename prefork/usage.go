@@ -60,8 +60,9 @@ Workers:
 
 HTTP:
       --timeout SECS           time for a new connection's first request
-                               headers, and for a request's body from its
-                               start (default: 300)
+                               headers, for a request's body from its
+                               start, and for each write of a response
+                               (default: 300)
       --keepalive-timeout SECS idle time before a keep-alive connection
                                closes; the next request's headers must come
                                by then (default: 2)
