@@ -360,6 +360,47 @@ func TestContentLengthWithTransferEncoding(t *testing.T) {
 	}
 }
 
+// trickle writes a byte to c every interval, as a slow client does, until
+// a write fails or the test ends.
+func trickle(t *testing.T, c net.Conn, every time.Duration) {
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done) })
+	go func() {
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				if _, err := io.WriteString(c, "X"); err != nil {
+					return
+				}
+			}
+		}
+	}()
+}
+
+// afterOneRequest dials addr and has one request answered on the
+// connection, which stays open (closed at the end of the test), with the
+// reader that read the response.
+func afterOneRequest(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	return c, br
+}
+
 func TestSlowHeadersAreCut(t *testing.T) {
 	addr, _ := start(t, hello, settings{timeout: 500 * time.Millisecond, maxKeepaliveReqs: 0})
 	c, err := net.Dial("tcp", addr)
@@ -371,17 +412,9 @@ func TestSlowHeadersAreCut(t *testing.T) {
 	io.WriteString(c, "GET / HTTP/1.1\r\n")
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	buf := make([]byte, 1)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
 	// Trickle one header byte every 100 ms; the server must cut us near
 	// the 500 ms timeout, well before 5 s.
-	go func() {
-		for range tick.C {
-			if _, err := io.WriteString(c, "X"); err != nil {
-				return
-			}
-		}
-	}()
+	trickle(t, c, 100*time.Millisecond)
 	c.Read(buf)
 	if d := time.Since(begin); d > 2*time.Second || d < 400*time.Millisecond {
 		t.Fatalf("trickling client cut after %s, want near 500ms", d)
@@ -404,15 +437,7 @@ func TestSlowBodyIsCut(t *testing.T) {
 	defer c.Close()
 	begin := time.Now()
 	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	go func() {
-		for range tick.C {
-			if _, err := io.WriteString(c, "X"); err != nil {
-				return
-			}
-		}
-	}()
+	trickle(t, c, 100*time.Millisecond)
 	select {
 	case err := <-readErr:
 		if d := time.Since(begin); err == nil || d > 2*time.Second || d < 400*time.Millisecond {
@@ -452,29 +477,10 @@ func TestLongHandlerNotCut(t *testing.T) {
 // --keepalive-timeout: between requests, that is all a client gets.
 func TestSlowNextRequestIsCut(t *testing.T) {
 	addr, _ := start(t, hello, settings{timeout: 5 * time.Second, keepaliveTimeout: 300 * time.Millisecond, maxKeepaliveReqs: 0})
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
+	c, br := afterOneRequest(t, addr)
 	begin := time.Now()
 	io.WriteString(c, "GET / HTTP/1.1\r\n")
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	go func() {
-		for range tick.C {
-			if _, err := io.WriteString(c, "X"); err != nil {
-				return
-			}
-		}
-	}()
+	trickle(t, c, 50*time.Millisecond)
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	// Cut mid-header, net/http answers 400 before it closes, as it did
 	// when its own deadline cut a trickled request.
@@ -486,18 +492,7 @@ func TestSlowNextRequestIsCut(t *testing.T) {
 
 func TestIdleKeepaliveTimeout(t *testing.T) {
 	addr, _ := start(t, hello, settings{keepaliveTimeout: 300 * time.Millisecond, maxKeepaliveReqs: 0})
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.ReadAll(resp.Body)
+	c, br := afterOneRequest(t, addr)
 	begin := time.Now()
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := br.ReadByte(); err != io.EOF {
