@@ -208,12 +208,7 @@ func TestNoPoolExecsInPlace(t *testing.T) {
 func TestGracefulTimeoutEndsTheStop(t *testing.T) {
 	t.Parallel()
 	s := start(t, options{args: []string{"--workers", "2", "--graceful-timeout", "1"}, ready: 2})
-	resc := make(chan result, 1)
-	go func() {
-		code, body, err := s.get(s.client, "/sleep?ms=20000")
-		resc <- result{code: code, body: body, err: err}
-	}()
-	s.waitLog(t, 5*time.Second, regexp.MustCompile(`^testapp: worker \d+ sleeping 20000 ms$`))
+	resc := longRequest(t, s)
 	termed := time.Now()
 	s.signal(t, syscall.SIGTERM)
 	s.wait(t, 6*time.Second)
@@ -239,12 +234,7 @@ var reOneCut = regexp.MustCompile(`starlight: worker \d+ .*; 1 request in flight
 func TestSignalsDuringStop(t *testing.T) {
 	t.Parallel()
 	s := start(t, options{args: []string{"--workers", "1"}, ready: 1})
-	resc := make(chan result, 1)
-	go func() {
-		code, body, err := s.get(s.client, "/sleep?ms=20000")
-		resc <- result{code: code, body: body, err: err}
-	}()
-	s.waitLog(t, 5*time.Second, regexp.MustCompile(`^testapp: worker \d+ sleeping 20000 ms$`))
+	resc := longRequest(t, s)
 	s.signal(t, syscall.SIGTERM)
 	s.waitLog(t, 5*time.Second, regexp.MustCompile(`starlight: stopping gracefully`))
 	s.signal(t, syscall.SIGHUP)
@@ -260,6 +250,19 @@ func TestSignalsDuringStop(t *testing.T) {
 	if n := s.count(regexp.MustCompile(`starlight: worker \d+ spawned`)); n != 1 {
 		t.Errorf("%d workers spawned, want the first one only", n)
 	}
+}
+
+// longRequest starts a 20 s request and returns once a worker sleeps in
+// it; its result comes on the channel (see assertCut).
+func longRequest(t *testing.T, s *server) <-chan result {
+	t.Helper()
+	resc := make(chan result, 1)
+	go func() {
+		code, body, err := s.get(s.client, "/sleep?ms=20000")
+		resc <- result{code: code, body: body, err: err}
+	}()
+	s.waitLog(t, 5*time.Second, regexp.MustCompile(`^testapp: worker \d+ sleeping 20000 ms$`))
+	return resc
 }
 
 // assertCut fails the test unless the 20s request whose result comes on
@@ -290,12 +293,7 @@ func TestImmediateStop(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			s := start(t, options{args: []string{"--workers", "2"}, ready: 2})
-			resc := make(chan result, 1)
-			go func() {
-				code, body, err := s.get(s.client, "/sleep?ms=20000")
-				resc <- result{code: code, body: body, err: err}
-			}()
-			s.waitLog(t, 5*time.Second, regexp.MustCompile(`^testapp: worker \d+ sleeping 20000 ms$`))
+			resc := longRequest(t, s)
 			for i, sig := range tc.sigs {
 				s.signal(t, sig)
 				if i == 0 && len(tc.sigs) > 1 {
