@@ -161,25 +161,11 @@ func TestUserGroupNotRoot(t *testing.T) {
 		t.Skip("setpriv not found")
 	}
 	// The binaries must be reachable by uid 65534: not under t.TempDir (0700).
-	base, err := os.MkdirTemp("", "starlight-e2e-notroot-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(base) })
-	if err := os.Chmod(base, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	base := sharedDir(t, "starlight-e2e-notroot-")
 	bin := filepath.Join(base, "starlight")
 	app := filepath.Join(base, "app")
-	for src, dst := range map[string]string{starlightBin: bin, appBin: app} {
-		b, err := os.ReadFile(src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(dst, b, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	copyExecutable(t, starlightBin, bin)
+	copyExecutable(t, appBin, app)
 	asNobody := func(args ...string) *server {
 		argv := append([]string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", bin}, args...)
 		return startArgv(t, app, argv, nil)

@@ -83,15 +83,37 @@ func testApp(t testing.TB) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "app")
 	if err := os.Link(appBin, p); err != nil {
-		b, err := os.ReadFile(appBin)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, b, 0o755); err != nil {
-			t.Fatal(err)
-		}
+		copyExecutable(t, appBin, p)
 	}
 	return p
+}
+
+// copyExecutable copies the program src to dst, mode 0755.
+func copyExecutable(t testing.TB, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sharedDir makes a temporary directory that other users may enter, for
+// what a test runs as another user (t.TempDir is 0700), removed at the
+// end of the test.
+func sharedDir(t testing.TB, prefix string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.

@@ -613,27 +613,14 @@ func TestProdTLSKeyForRootOnly(t *testing.T) {
 	if _, ok := lookupEtc("/etc/passwd", "nobody"); !ok {
 		t.Skip("no user nobody")
 	}
-	p := newPKI(t) // in a directory of root's, mode 0700
-	base, err := os.MkdirTemp("", "starlight-e2e-tls-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(base) })
-	if err := os.Chmod(base, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	app := filepath.Join(base, "app") // where nobody may run it
-	bin, err := os.ReadFile(appBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(app, bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	p := newPKI(t)                                                  // in a directory of root's, mode 0700
+	app := filepath.Join(sharedDir(t, "starlight-e2e-tls-"), "app") // where nobody may run it
+	copyExecutable(t, appBin, app)
 	addr := "127.0.0.1:" + itoa(freePort(t))
 	s := startArgv(t, app, []string{starlightBin, "--workers", "2", "--user", "nobody", "--ssl",
 		"--ssl-key-file", p.keyFile, "--ssl-cert-file", p.certFile, "-l", addr, app}, nil)
 	var cert *x509.Certificate
+	var err error
 	eventually(t, startTimeout, "an answer over TLS", func() bool {
 		_, cert, err = https(p.conf(nil), addr, "/pid")
 		return err == nil || s.exited()
@@ -1161,31 +1148,19 @@ func TestProdPrivileges(t *testing.T) {
 		wantGroups = itoa(ids[0]) + " " + itoa(ids[1])
 	}
 	// The app must be reachable by nobody: not under t.TempDir (0700).
-	base, err := os.MkdirTemp("", "starlight-e2e-priv-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(base) })
+	base := sharedDir(t, "starlight-e2e-priv-")
 	run := filepath.Join(base, "run") // like /run/myapp: the user's own
 	if err := os.Mkdir(run, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range []string{base, run} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.Chmod(run, 0o755); err != nil { // whatever the umask
+		t.Fatal(err)
 	}
 	if err := os.Chown(run, uid, gid); err != nil {
 		t.Fatal(err)
 	}
 	app := filepath.Join(base, "app")
-	bin, err := os.ReadFile(appBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(app, bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	copyExecutable(t, appBin, app)
 
 	sock := filepath.Join(run, "app.sock")
 	pidFile := filepath.Join(run, "app.pid")
