@@ -169,21 +169,16 @@ func (id *identity) drop() error {
 
 // chown hands a path the master made to the identity, so that workers
 // running as it can use it.
-func (id *identity) chown(path string) error {
-	if id == nil {
-		return nil
-	}
-	gid := -1
-	if len(id.gids) > 0 {
-		gid = id.gids[0]
-	}
-	return os.Chown(path, id.uid, gid)
-}
+func (id *identity) chown(path string) error { return id.own(os.Chown, path) }
 
 // lchown is chown for a path in a directory the user may write (a unix
 // socket in /run/myapp): a symlink put there is changed itself, never
 // followed to a file of root's.
-func (id *identity) lchown(path string) error {
+func (id *identity) lchown(path string) error { return id.own(os.Lchown, path) }
+
+// own hands path to the identity's user and primary group with change
+// (os.Chown or os.Lchown); -1 keeps what the identity leaves as it is.
+func (id *identity) own(change func(string, int, int) error, path string) error {
 	if id == nil {
 		return nil
 	}
@@ -191,5 +186,5 @@ func (id *identity) lchown(path string) error {
 	if len(id.gids) > 0 {
 		gid = id.gids[0]
 	}
-	return os.Lchown(path, id.uid, gid)
+	return change(path, id.uid, gid)
 }
