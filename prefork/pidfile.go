@@ -54,15 +54,12 @@ func writePidFile(path string, pid int) (*os.File, error) {
 		if !errors.Is(err, os.ErrExist) {
 			return fail(pidFileError(path, err))
 		}
-		other, alive := pidFileOwner(path)
-		if alive && !unlockedPidFile(path) {
-			return fail(fmt.Errorf("--pid: %s belongs to running process %d (another starlight?)", path, other))
-		}
 		if !holdsPid(path) {
 			return fail(fmt.Errorf("--pid: %s exists and is not a pid file: not replaced", path))
 		}
-		if !removeStalePidFile(path) {
-			other, _ := pidFileOwner(path)
+		other, alive := pidFileOwner(path)
+		if !removeStalePidFile(path, alive) {
+			other, _ := pidFileOwner(path) // it may be a starlight's that just came
 			return fail(fmt.Errorf("--pid: %s belongs to running process %d (another starlight?)", path, other))
 		}
 		switch {
@@ -81,17 +78,20 @@ func writePidFile(path string, pid int) (*os.File, error) {
 // did, for the master to report.
 var stalePidReplaced string
 
-// removeStalePidFile removes the stale pid file at path, unless another
-// starlight has just put its own there (two starting at once): the file is
-// locked first, and removed only if path still names the file locked. It
-// reports false if the file is locked by someone else.
-func removeStalePidFile(path string) bool {
+// removeStalePidFile removes the pid file at path unless a starlight holds
+// it: it reports false if the file is locked by someone else, or if its
+// process is alive and the lock cannot tell (no locks on this file system,
+// or the file cannot be opened). A live process holding no lock on it
+// took the pid of one gone. The file is removed under its lock, and only
+// if path still names the file locked, so that a pid file another
+// starlight has just put there (two starting at once) stays.
+func removeStalePidFile(path string, alive bool) bool {
 	f, err := os.Open(path)
 	if err != nil {
-		return true // gone already (or unreadable: link reports it)
+		return !alive // gone already, or unreadable: link reports it
 	}
 	defer f.Close()
-	if err := flockNB(f, unix.LOCK_EX); errors.Is(err, unix.EWOULDBLOCK) {
+	if err := flockNB(f, unix.LOCK_EX); err != nil && (alive || errors.Is(err, unix.EWOULDBLOCK)) {
 		return false
 	}
 	held, err1 := f.Stat()
@@ -110,18 +110,6 @@ func flockNB(f *os.File, how int) error {
 			return err
 		}
 	}
-}
-
-// unlockedPidFile says whether nobody holds the lock of the pid file at
-// path: its pid then names a process that is no starlight. False when the
-// file system has no locks, or the file cannot be opened.
-func unlockedPidFile(path string) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	return flockNB(f, unix.LOCK_SH) == nil // closing f drops it
 }
 
 // pidFileError names the pid file, not the temporary file beside it that
