@@ -21,7 +21,8 @@ type connInfo struct {
 	phase atomic.Int32 // phaseNew, phaseActive, phaseIdle (see timeouts.go)
 	since atomic.Int64 // when it entered its phase, on the sweep's clock
 	// writing: when the write of the response under way began, on the
-	// sweep's clock; 0 when none is, -1 once the sweep cut it.
+	// sweep's clock; 0 when none is, -1 once the sweep has cut it (until
+	// that write returns).
 	writing atomic.Int64
 }
 

@@ -192,7 +192,7 @@ func (t *tracker) beginWrite(ci *connInfo) {
 
 func endWrite(ci *connInfo) {
 	if ci != nil {
-		ci.writing.CompareAndSwap(ci.writing.Load(), 0)
+		ci.writing.Store(0)
 	}
 }
 
@@ -201,7 +201,7 @@ func endWrite(ci *connInfo) {
 // once the body is read (before it watches the connection for the
 // client's going away), so a long handler is not cut.
 func (s *server) bodyDeadline(ci *connInfo, r *http.Request, start time.Time) {
-	if r.Body == nil || r.Body == http.NoBody || ci == nil || ci.conn == nil || s.set.timeout <= 0 {
+	if r.Body == nil || r.Body == http.NoBody || ci.conn == nil || s.set.timeout <= 0 {
 		return
 	}
 	ci.conn.SetReadDeadline(start.Add(s.set.timeout))
