@@ -10,8 +10,9 @@ import (
 	"github.com/starlight-go/starlight/internal/proto"
 )
 
-// loadKeyPair reads the certificate and key from the master's pipe if
-// there is one, else from their files.
+// loadKeyPair reads the certificate and key from the memory file the
+// master passes when it read them (before switching user), else from
+// their files.
 func loadKeyPair(t *proto.TLS) (tls.Certificate, error) {
 	if t.PEMFD <= 0 {
 		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)

@@ -850,10 +850,7 @@ func (m *Master) reaped(e exitMsg) {
 		ev.Signal = signalName(ws.Signal())
 		how = "killed by " + ev.Signal
 	}
-	served := fmt.Sprintf("%d requests", reqs)
-	if reqs == 1 {
-		served = "1 request"
-	}
+	served := plural(int(reqs), "request")
 	// Serve returned nil (after a drain for a reason of its own: budget,
 	// harakiri, a signal): a non-zero status after that is the app's main
 	// (log.Fatal(httpserver.Serve(h)) exits 1 on nil), not a crash.
