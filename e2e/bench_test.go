@@ -39,7 +39,7 @@ func TestBenchRunPrintsItsTable(t *testing.T) {
 	}
 }
 
-// The scenarios only a full run has: nproc workers, the dashboard and
+// The scenarios only a full run has, in both modes: nproc workers, the dashboard and
 // --quiet in a tmux pane, recycling, two SIGHUPs and a rebuild under load,
 // each with its row, no failed request, the two ratios of the second table
 // and the notes that say what happened; and --write, which replaces only
@@ -54,8 +54,9 @@ func TestBenchRunEveryScenario(t *testing.T) {
 		t.Fatal(err)
 	}
 	report, log := runBench(t, "DURATION=2", "BENCH_ONLY=plain sl-N tty-q tty reqs-1000 reqs-inf hup reload",
-		"BENCH_MODES=keepalive", "BENCH_RESULTS="+results, "--write")
+		"BENCH_MODES=keepalive close", "BENCH_RESULTS="+results, "--write")
 	rows := benchRows(t, report)
+	modes := []string{"keepalive", "close"}
 	for _, s := range []string{
 		"plain net/http (one process, GOMAXPROCS",
 		"starlight --quiet, " + itoa(runtime.NumCPU()) + " workers (nproc)",
@@ -66,16 +67,20 @@ func TestBenchRunEveryScenario(t *testing.T) {
 		"2 workers, SIGHUP twice during the run",
 		"2 workers, -r, a .go file edited during the run",
 	} {
-		if !hasRow(rows, "keepalive", s) {
-			t.Errorf("no keepalive row for %q in:\n%s\nbench/run's log:\n%s", s, report, log)
+		for _, mode := range modes {
+			if !hasRow(rows, mode, s) {
+				t.Errorf("no %s row for %q in:\n%s\nbench/run's log:\n%s", mode, s, report, log)
+			}
 		}
 	}
-	for _, want := range []*regexp.Regexp{
-		regexp.MustCompile(`(?m)^\| keepalive \| \d\.\d{3} \| \d\.\d{3} \|$`),
-		regexp.MustCompile(`(?m)^- tty: the dashboard was on screen during the run`),
-		regexp.MustCompile(`(?m)^- hup \(keepalive\): 2 SIGHUPs sent, 2 reloads finished\.$`),
-		regexp.MustCompile(`(?m)^- reload \(keepalive\): one \.go file edited at [\d.]+ s in each of 1 runs; the master rebuilt it .* in \d+-\d+ ms after the edit, and generation 2 served on every worker \d+-\d+ ms after the build\.`),
-	} {
+	wants := []*regexp.Regexp{regexp.MustCompile(`(?m)^- tty: the dashboard was on screen during the run`)}
+	for _, mode := range modes {
+		wants = append(wants,
+			regexp.MustCompile(`(?m)^\| `+mode+` \| \d\.\d{3} \| \d\.\d{3} \|$`),
+			regexp.MustCompile(`(?m)^- hup \(`+mode+`\): 2 SIGHUPs sent, 2 reloads finished\.$`),
+			regexp.MustCompile(`(?m)^- reload \(`+mode+`\): one \.go file edited at [\d.]+ s in each of 1 runs; the master rebuilt it .* in \d+-\d+ ms after the edit, and generation 2 served on every worker \d+-\d+ ms after the build\.`))
+	}
+	for _, want := range wants {
 		if !want.MatchString(report) {
 			t.Errorf("report lacks %s:\n%s\nbench/run's log:\n%s", want, report, log)
 		}
