@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/starlight-go/starlight/watcher"
 )
 
 // Live reload, headless (-r): every test serves a Go main package of its
@@ -537,15 +539,21 @@ func TestLiveBrokenBuildKeepsServing(t *testing.T) {
 	stopLive(t, s, a.tmp, true)
 }
 
-// A burst of 20 saves within 100 ms gives one build.
+// A burst of 20 saves, each within the watcher's quiet period (100 ms) of
+// the one before, gives one build.
 func TestLiveBurstOfSavesBuildsOnce(t *testing.T) {
 	t.Parallel()
 	a := newLiveApp(t, "v1-"+nonce())
 	s := startLive(t, a.dir, a.tmp, 2)
 
 	last := ""
-	t0 := time.Now()
+	var gap time.Duration // the longest between two saves
+	prev := time.Now()
 	for i := range 20 {
+		if i > 0 {
+			gap = max(gap, time.Since(prev))
+			prev = time.Now()
+		}
 		last = fmt.Sprintf("v2-%02d-%s", i, nonce())
 		if i%2 == 0 {
 			a.writeMain(last, "")
@@ -558,8 +566,10 @@ func TestLiveBurstOfSavesBuildsOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if d := time.Since(t0); d >= 100*time.Millisecond {
-		t.Fatalf("20 saves took %s, not within 100ms: the machine is too slow for this test", d)
+	if gap >= watcher.DefaultDebounce {
+		// The machine stopped this test for longer than the quiet
+		// period: a second build would be right.
+		t.Skipf("%s between two saves, not within the watcher's quiet period (%s)", gap, watcher.DefaultDebounce)
 	}
 
 	s.waitLog(t, liveReloadTimeout, reReloadFinished)

@@ -43,7 +43,9 @@ func TestReloadUnderLoad(t *testing.T) {
 			stop, loaded := make(chan struct{}), make(chan struct{})
 			go func() {
 				defer close(loaded)
-				r.run(s, c, 4, 4*5000, 15*time.Second, func(*loadResult) bool {
+				// Stopped by stopLoad; the bounds only outlast the
+				// waits below (5s + 5s + 15s + 5s).
+				r.run(s, c, 4, 200000, 40*time.Second, func(*loadResult) bool {
 					select {
 					case <-stop:
 						return true
@@ -181,6 +183,11 @@ func TestReloadLetsOldWorkersFinish(t *testing.T) {
 		if err != nil || gen != "2" {
 			t.Fatalf("during the reload: generation %q answered (%v), want 2", gen, err)
 		}
+	}
+	select {
+	case r := <-resc:
+		t.Fatalf("the request in flight ended (%d %v after %s) before generation 2 answered: nothing overlapped", r.code, r.err, r.took)
+	default:
 	}
 	var r result
 	select {
