@@ -145,14 +145,22 @@ func (a *liveApp) writeMain(version, before string) {
 	a.write("main.go", fmt.Sprintf(liveMainSource, version, before))
 }
 
-// write writes a file of the app, creating its directory.
+// write writes a file of the app, creating its directory. It saves as
+// most editors do, to a temporary file renamed over the old one: the
+// watcher never sees the file truncated and not yet written (a loaded
+// machine may stop the test for longer than the quiet period in between,
+// and a build of the empty file would fail).
 func (a *liveApp) write(rel, content string) {
 	a.t.Helper()
 	p := filepath.Join(a.dir, rel)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		a.t.Fatal(err)
 	}
-	write(a.t, p, content)
+	tmp := filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+".new")
+	write(a.t, tmp, content)
+	if err := os.Rename(tmp, p); err != nil {
+		a.t.Fatal(err)
+	}
 }
 
 // liveEnv is the environment of a master that builds the app: offline,
@@ -556,15 +564,11 @@ func TestLiveBurstOfSavesBuildsOnce(t *testing.T) {
 		}
 		last = fmt.Sprintf("v2-%02d-%s", i, nonce())
 		if i%2 == 0 {
-			a.writeMain(last, "")
+			// Written in place.
+			write(t, filepath.Join(a.dir, "main.go"), fmt.Sprintf(liveMainSource, last, ""))
 			continue
 		}
-		// An editor's atomic save: a temporary file renamed over.
-		tmp := filepath.Join(a.dir, ".main.go.new")
-		write(t, tmp, fmt.Sprintf(liveMainSource, last, ""))
-		if err := os.Rename(tmp, filepath.Join(a.dir, "main.go")); err != nil {
-			t.Fatal(err)
-		}
+		a.writeMain(last, "") // a temporary file renamed over
 	}
 	if gap >= watcher.DefaultDebounce {
 		// The machine stopped this test for longer than the quiet

@@ -180,7 +180,10 @@ func watchMaster(s *server, pipe *os.File, masterPID int) {
 
 // serveAlone is the app run by hand: one process, no master.
 func serveAlone(h http.Handler) error {
-	addr := listenFlag(os.Args[1:])
+	addr, err := listenFlag(os.Args[1:])
+	if err != nil {
+		return fmt.Errorf("httpserver: %w", err)
+	}
 	if addr == "" {
 		if p := os.Getenv("PORT"); p != "" {
 			addr = ":" + p
@@ -213,22 +216,31 @@ func serveAlone(h http.Handler) error {
 	return s.serve(nil)
 }
 
-// listenFlag finds -l ADDR, -l=ADDR, --listen ADDR or --listen=ADDR.
-func listenFlag(args []string) string {
+// listenFlag finds -l ADDR, -l=ADDR, --listen ADDR or --listen=ADDR; it
+// returns "" if there is none, and an error for one without an address.
+func listenFlag(args []string) (string, error) {
 	for i, a := range args {
 		if a == "--" {
 			break
 		}
 		for _, name := range []string{"-l", "--listen", "-listen"} {
-			if a == name && i+1 < len(args) {
-				return args[i+1]
+			v, ok := strings.CutPrefix(a, name+"=")
+			if a == name {
+				v, ok = "", true
+				if i+1 < len(args) {
+					v = args[i+1]
+				}
 			}
-			if v, ok := strings.CutPrefix(a, name+"="); ok {
-				return v
+			if !ok {
+				continue
 			}
+			if v == "" {
+				return "", fmt.Errorf("%s needs an address (HOST:PORT, :PORT or a unix socket path)", name)
+			}
+			return v, nil
 		}
 	}
-	return ""
+	return "", nil
 }
 
 func displayAddr(a net.Addr) string {

@@ -580,8 +580,14 @@ func TestListenFlag(t *testing.T) {
 		{[]string{"-v", "--", "-l", "x"}, ""},
 		{nil, ""},
 	} {
-		if got := listenFlag(tc.args); got != tc.want {
-			t.Errorf("listenFlag(%q) = %q, want %q", tc.args, got, tc.want)
+		if got, err := listenFlag(tc.args); got != tc.want || err != nil {
+			t.Errorf("listenFlag(%q) = %q, %v, want %q", tc.args, got, err, tc.want)
+		}
+	}
+	// One without its address is an error, not the default address.
+	for _, args := range [][]string{{"-l"}, {"--listen"}, {"--listen="}, {"-v", "-l"}} {
+		if got, err := listenFlag(args); err == nil {
+			t.Errorf("listenFlag(%q) = %q, want an error", args, got)
 		}
 	}
 }

@@ -312,8 +312,9 @@ func TestUsageIPv6(t *testing.T) {
 	}
 }
 
-// A file at the --pid path that holds no pid is not taken for a stale pid
-// file and removed; a stale one is replaced.
+// A file at the --pid path that holds something other than a pid is not
+// taken for a stale pid file and removed; a stale one is replaced, and so
+// is an empty one.
 func TestWritePidFileKeepsOtherFiles(t *testing.T) {
 	dir := t.TempDir()
 	other := filepath.Join(dir, "notes.txt")
@@ -338,6 +339,18 @@ func TestWritePidFileKeepsOtherFiles(t *testing.T) {
 	lock.Close()
 	if b, _ := os.ReadFile(stale); strings.TrimSpace(string(b)) != strconv.Itoa(os.Getpid()) {
 		t.Errorf("the stale pid file holds %q, want %d", b, os.Getpid())
+	}
+	empty := filepath.Join(dir, "empty.pid")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lock, err = writePidFile(empty, os.Getpid())
+	if err != nil {
+		t.Fatalf("an empty pid file: %v", err)
+	}
+	lock.Close()
+	if b, _ := os.ReadFile(empty); strings.TrimSpace(string(b)) != strconv.Itoa(os.Getpid()) {
+		t.Errorf("the empty pid file now holds %q, want %d", b, os.Getpid())
 	}
 }
 

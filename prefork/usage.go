@@ -45,8 +45,9 @@ TLS:
                                2 or 3 require one (default: 0)
 
 Workers:
-      --max-workers N          worker processes; alias --workers; 0 = no pool,
-                               the app serves in this process (default: 10)
+      --max-workers N          worker processes, at most 512; alias --workers;
+                               0 = no pool, the app serves in this process
+                               (default: 10)
       --max-reqs-per-child N   requests before a worker is replaced; inf =
                                never (default: 1000)
       --min-reqs-per-child N   if set, each worker's budget is random in
