@@ -123,12 +123,18 @@ func sparkline(values []float64, width int) string {
 }
 
 // sanitize makes text from a worker safe to draw on one line: escape
-// sequences are removed, tabs expanded and other control characters dropped.
+// sequences are removed, tabs expanded and other control characters
+// dropped. A line redrawn with carriage returns (a progress bar) keeps what
+// a terminal would show last: the text after the last one. Characters
+// whose width terminals disagree on are dropped (see unsure).
 func sanitize(s string) string {
 	s = ansi.Strip(strings.ToValidUTF8(s, "\uFFFD"))
+	if i := strings.LastIndexByte(strings.TrimRight(s, "\r\n"), '\r'); i >= 0 {
+		s = s[i+1:]
+	}
 	clean := true
 	for _, r := range s {
-		if r == '\t' || unicode.IsControl(r) {
+		if r == '\t' || unicode.IsControl(r) || unsure(r) {
 			clean = false
 			break
 		}
@@ -144,13 +150,24 @@ func sanitize(s string) string {
 			n := 4 - col%4
 			b.WriteString(strings.Repeat(" ", n))
 			col += n
-		case unicode.IsControl(r):
+		case unicode.IsControl(r), unsure(r):
 		default:
 			b.WriteRune(r)
 			col++
 		}
 	}
 	return b.String()
+}
+
+// unsure reports the characters that join or change the look of the one
+// before, which terminals draw in different widths: the emoji variation
+// selectors (❤️ is one cell in some, two in others), the skin tone
+// modifiers (👍🏽 two or four) and the zero-width joiner of emoji
+// sequences. Without them each character keeps the width every terminal
+// and the layout agree on, and a line of the app's never pushes the
+// dashboard's borders out of place.
+func unsure(r rune) bool {
+	return r == 0xFE0E || r == 0xFE0F || r == 0x200D || (r >= 0x1F3FB && r <= 0x1F3FF)
 }
 
 // truncate cuts s, which may hold escape sequences, to at most w cells,

@@ -62,6 +62,14 @@ func TestSanitize(t *testing.T) {
 		"\x1b[31mred\x1b[0m\r": "red",
 		"bell\a and \x00nul":   "bell and nul",
 		"bad \xff utf8":        "bad \uFFFD utf8",
+		// Progress redrawn in place: what the terminal shows last.
+		"progress 10%\rprogress 50%\rprogress 100%": "progress 100%",
+		"done\r\n": "done",
+		// Widths terminals disagree on: a variation selector, a skin
+		// tone, a joiner.
+		"love \u2764\uFE0F here":                     "love \u2764 here",
+		"thumbs \U0001F44D\U0001F3FD up":             "thumbs \U0001F44D up",
+		"\U0001F468\u200D\U0001F469\u200D\U0001F467": "\U0001F468\U0001F469\U0001F467",
 	} {
 		if got := sanitize(in); got != want {
 			t.Errorf("sanitize(%q) = %q, want %q", in, got, want)
