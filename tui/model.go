@@ -298,6 +298,7 @@ func (m model) handleKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		return m, m.send(prefork.CmdAccessOff)
 	case key.Matches(k, keys.Clear):
 		m.logs, m.pidWidth, m.droppedLogs = nil, minPIDWidth, 0
+		m.follow = true // nothing left above to read
 		m = m.refreshLogs(0)
 		return m.setFlash("logs cleared"), nil
 	default:

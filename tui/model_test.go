@@ -201,9 +201,13 @@ func TestFollowAndScroll(t *testing.T) {
 func TestClearLogs(t *testing.T) {
 	hs := newHarness(t, 80, 24)
 	hs.loadFixture()
+	hs.key("home") // paused, reading older lines
 	hs.key("c")
 	if len(hs.m.logs) != 0 {
 		t.Errorf("%d log lines after c", len(hs.m.logs))
+	}
+	if !hs.m.follow {
+		t.Error("still paused after the logs were cleared")
 	}
 	view := ansi.Strip(hs.m.View())
 	if strings.Contains(view, "listening on inherited fd 3") || !strings.Contains(view, "no output yet") {
