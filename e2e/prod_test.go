@@ -806,6 +806,66 @@ func TestProdSocketFiles(t *testing.T) {
 	}
 }
 
+// A socket whose server is too busy to take one more connection (its
+// queue is full) is not stale: starlight refuses it and leaves it. And at
+// exit starlight removes its socket file only if it is still its own: one
+// another server has put there since stays.
+func TestProdSocketFileOfAnotherServer(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	busy := filepath.Join(dir, "busy.sock")
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: busy}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil { // never accepts
+		t.Fatal(err)
+	}
+	var queued []net.Conn
+	defer func() {
+		for _, c := range queued {
+			c.Close()
+		}
+	}()
+	for len(queued) < 100 {
+		c, err := net.DialTimeout("unix", busy, time.Second)
+		if err != nil {
+			break // full
+		}
+		queued = append(queued, c)
+	}
+	app := testApp(t)
+	code, stderr := runFailing(t, app, "--workers", "1", "-S", busy, app)
+	if want := "listen " + busy + ": a server is already listening on this socket (its queue is full)"; code != 1 || !strings.Contains(stderr, want) {
+		t.Errorf("-S on the socket of a server with a full queue: exit %d, stderr %q, want 1 and %q", code, stderr, want)
+	}
+	if !isSocketFile(busy) {
+		t.Errorf("the busy server's socket %s was removed", busy)
+	}
+	assertNothingLeft(t, app)
+
+	sock := filepath.Join(dir, "app.sock")
+	s := startServer(t, app, 1, "-S", sock)
+	mustFetch(t, unixHTTP(sock), "http://unix/pid")
+	// Another server takes the path over while this one runs.
+	if err := os.Remove(sock); err != nil {
+		t.Fatal(err)
+	}
+	other, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	s.stop(t)
+	if !isSocketFile(sock) {
+		t.Errorf("at exit starlight removed %s, which another server had bound since", sock)
+	}
+}
+
 // ---- pid file -------------------------------------------------------------
 
 func TestProdPidFileLifecycle(t *testing.T) {

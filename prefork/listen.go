@@ -25,11 +25,12 @@ import (
 // every incoming connection would then wake the master too, for nothing:
 // with short connections that cost a tenth of a core.
 type listener struct {
-	fd      int    // the socket, close-on-exec
-	network string // tcp or unix
-	addr    string // as bound, for workers' messages
-	url     string // for people: http://127.0.0.1:5000/ or unix:/path
-	path    string // unix socket file to remove at exit; "" otherwise
+	fd      int         // the socket, close-on-exec
+	network string      // tcp or unix
+	addr    string      // as bound, for workers' messages
+	url     string      // for people: http://127.0.0.1:5000/ or unix:/path
+	path    string      // unix socket file to remove at exit; "" otherwise
+	bound   os.FileInfo // path as bound: removed only while it is still this file
 	tls     bool
 	closed  bool
 	// lanes are the sockets of a --reuse-port TCP listener, one per lane
@@ -326,6 +327,7 @@ func bindUnix(path string) (*listener, error) {
 	l := &listener{fd: fd, network: "unix", addr: name, url: "unix:" + name}
 	if !abstract {
 		l.path = path
+		l.bound, _ = os.Lstat(path)
 	}
 	return l, nil
 }
@@ -347,6 +349,16 @@ func clearStaleSocket(path string) error {
 	if err == nil {
 		c.Close()
 		return fmt.Errorf("listen %s: a server is already listening on this socket", path)
+	}
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		// Nothing listens: stale.
+	case errors.Is(err, syscall.EAGAIN), errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("listen %s: a server is already listening on this socket (its queue is full)", path)
+	case errors.Is(err, os.ErrNotExist):
+		return nil // removed meanwhile
+	default:
+		return fmt.Errorf("listen %s: cannot tell whether a server listens on it: %w", path, unwrapOp(err))
 	}
 	if err := os.Remove(path); err != nil {
 		return fmt.Errorf("listen %s: remove stale socket: %w", path, err)
@@ -437,7 +449,10 @@ func closeListeners(ls []*listener) {
 			}
 		}
 		if l.path != "" {
-			os.Remove(l.path)
+			// Not a file another server has put there since.
+			if now, err := os.Lstat(l.path); err == nil && l.bound != nil && os.SameFile(now, l.bound) {
+				os.Remove(l.path)
+			}
 		}
 	}
 }
