@@ -1001,6 +1001,17 @@ func TestProdLogFiles(t *testing.T) {
 	if code != 2 || !reOneLine.MatchString(stderr) || !strings.Contains(stderr, "--error-log: open "+bad+": no such file or directory") {
 		t.Errorf("--error-log in a missing directory: exit %d, stderr %q; want 2 and one line", code, stderr)
 	}
+
+	// A named pipe that nothing reads: refused at once, rather than a
+	// master waiting for a reader, deaf to signals.
+	fifo := filepath.Join(dir, "access.fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stderr = runFailing(t, app, "--workers", "1", "--access-log", fifo, "-l", "127.0.0.1:"+itoa(freePort(t)), app)
+	if code != 2 || !reOneLine.MatchString(stderr) || !strings.Contains(stderr, "--access-log: open "+fifo+": a named pipe that nothing reads") {
+		t.Errorf("--access-log on a pipe nothing reads: exit %d, stderr %q; want 2 and one line", code, stderr)
+	}
 }
 
 // ---- daemon ---------------------------------------------------------------
