@@ -152,6 +152,57 @@ func TestWorkersDieWithMaster(t *testing.T) {
 	}
 }
 
+// --max-workers 0: the app in the master's place takes the master's
+// signals as they can apply to one process: TTIN and TTOU change nothing
+// (and do not stop it), USR1 reopens the logs, HUP is logged as ignored.
+func TestNoPoolSignals(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	access, pidFile := filepath.Join(dir, "access.log"), filepath.Join(dir, "app.pid")
+	s := start(t, options{args: []string{"--max-workers", "0", "--access-log", access, "--pid", pidFile}})
+	eventually(t, startTimeout, "GET /pid answers", func() bool {
+		_, _, err := s.whoami(s.client)
+		return err == nil
+	})
+	for _, sig := range []syscall.Signal{syscall.SIGTTIN, syscall.SIGTTOU} {
+		s.signal(t, sig)
+		if pid, _, err := s.whoami(s.client); err != nil || pid != s.pid {
+			t.Fatalf("after %v: GET /pid gave %d, %v; want the app in place, %d", sig, pid, err, s.pid)
+		}
+		if p, ok := readProc(s.pid); !ok || p.state == 'T' {
+			t.Fatalf("after %v the app in place is stopped", sig)
+		}
+	}
+	s.signal(t, syscall.SIGHUP)
+	s.waitLog(t, 5*time.Second, regexp.MustCompile(`starlight: SIGHUP ignored: with --max-workers 0 there is no worker to restart$`))
+
+	if err := os.Rename(access, access+".1"); err != nil {
+		t.Fatal(err)
+	}
+	s.signal(t, syscall.SIGUSR1)
+	s.waitLog(t, 5*time.Second, regexp.MustCompile(`starlight: log files reopened$`))
+	if _, _, err := s.get(s.client, "/pid?after=usr1"); err != nil {
+		t.Fatal(err)
+	}
+	waitFileLine(t, access, regexp.MustCompile(`"GET /pid\?after=usr1 HTTP/1.1" 200 `))
+	if fileHas(access+".1", regexp.MustCompile(`after=usr1`)) {
+		t.Errorf("%s.1 got a line after USR1", access)
+	}
+
+	// QUIT stops at once, cutting the request in flight, and removes the
+	// pid file.
+	resc := longRequest(t, s)
+	s.signal(t, syscall.SIGQUIT)
+	if code := s.wait(t, 3*time.Second); code != 0 {
+		t.Errorf("after QUIT: %s, want exit status 0", s.exitDesc)
+	}
+	s.waitLog(t, time.Second, regexp.MustCompile(`starlight: stopping now \(SIGQUIT\)$`))
+	assertCut(t, resc)
+	if exists(pidFile) {
+		t.Errorf("pid file %s left after QUIT", pidFile)
+	}
+}
+
 // --max-workers 0: the master execs the app in its own place; the app
 // serves with the master's pid and stops on SIGTERM.
 func TestNoPoolExecsInPlace(t *testing.T) {

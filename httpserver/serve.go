@@ -15,6 +15,7 @@ import (
 
 	"github.com/starlight-go/starlight/internal/proto"
 	"github.com/starlight-go/starlight/internal/scoreboard"
+	"golang.org/x/sys/unix"
 )
 
 // Serve serves h until the process is told to stop, and returns nil after
@@ -131,6 +132,9 @@ func serveWorker(h http.Handler, spec *proto.Spec) error {
 		<-sigc
 		s.drain(scoreboard.ExitSignal)
 	}()
+	if spec.Standalone {
+		standaloneSignals(spec, s)
+	}
 
 	defer func() {
 		for _, path := range spec.Cleanup {
@@ -152,6 +156,85 @@ func serveWorker(h http.Handler, spec *proto.Spec) error {
 			s.notice(os.NewFile(uintptr(spec.ReadyFD), "ready"))
 		}
 	})
+}
+
+// standaloneSignals handles, in place of the master (--max-workers 0), the
+// signals that are the master's: QUIT, or a second TERM or INT, stops at
+// once; USR1 reopens the log files; TTIN and TTOU, which ask for more or
+// fewer workers, have none to change (and ignored, a write to a terminal
+// with `stty tostop` fails rather than stopping the server, and the line
+// is dropped); HUP, a slow restart of the workers, has no worker to
+// restart.
+func standaloneSignals(spec *proto.Spec, s *server) {
+	signal.Ignore(syscall.SIGTTIN, syscall.SIGTTOU)
+	c := make(chan os.Signal, 4)
+	signal.Notify(c, syscall.SIGUSR1, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		stops := 0
+		for sig := range c {
+			switch sig {
+			case syscall.SIGTERM, syscall.SIGINT: // the first drains (serveWorker)
+				if stops++; stops < 2 {
+					continue
+				}
+				fallthrough
+			case syscall.SIGQUIT:
+				s.logger.Printf("starlight: stopping now (%s)", signalName(sig))
+				for _, path := range spec.Cleanup {
+					os.Remove(path)
+				}
+				os.Exit(0)
+			case syscall.SIGHUP:
+				s.logger.Print("starlight: SIGHUP ignored: with --max-workers 0 there is no worker to restart")
+				continue
+			}
+			err := reopenOnto(spec.ErrorLog, 2)
+			if err == nil && s.access != nil {
+				err = reopenOnto(spec.AccessLog, int(s.access.f.Fd()))
+			}
+			if err != nil {
+				s.logger.Printf("starlight: SIGUSR1: %v; the log files stay as they were", err)
+			} else if spec.ErrorLog != "" || spec.AccessLog != "" {
+				s.logger.Print("starlight: log files reopened")
+			}
+		}
+	}()
+}
+
+func signalName(sig os.Signal) string {
+	switch sig {
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGQUIT:
+		return "SIGQUIT"
+	}
+	return sig.String()
+}
+
+// reopenOnto opens the log file path again (after logrotate moved it) and
+// puts it in place of descriptor fd; "" does nothing.
+func reopenOnto(path string, fd int) error {
+	if path == "" {
+		return nil
+	}
+	nfd, err := unix.Open(path, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_CLOEXEC|unix.O_NONBLOCK, 0o644)
+	if err != nil {
+		return fmt.Errorf("reopen %s: %w", path, err)
+	}
+	defer unix.Close(nfd)
+	if err := unix.SetNonblock(nfd, false); err != nil {
+		return fmt.Errorf("reopen %s: %w", path, err)
+	}
+	flags := unix.O_CLOEXEC // the access log: programs the app starts never get it
+	if fd == 2 {
+		flags = 0
+	}
+	if err := unix.Dup3(nfd, fd, flags); err != nil {
+		return fmt.Errorf("reopen %s: %w", path, err)
+	}
+	return nil
 }
 
 // watchMaster drains the worker when the master is gone: the pipe it holds

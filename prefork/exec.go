@@ -58,7 +58,11 @@ func (m *Master) execInPlace() (int, error) {
 			spec.Cleanup = append(spec.Cleanup, l.path)
 		}
 	}
+	if m.cfg.AccessLog != "" && m.accessw != m.outw {
+		spec.AccessLog = m.cfg.AccessLog
+	}
 	if m.cfg.ErrorLog != "" {
+		spec.ErrorLog = m.cfg.ErrorLog
 		if err := unix.Dup2(int(m.errw.f.Fd()), 2); err != nil {
 			return ExitFailure, fmt.Errorf("--error-log: %w", err)
 		}

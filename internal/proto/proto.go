@@ -69,6 +69,10 @@ type Spec struct {
 	// master it replaced, never passing them on: the locks of the pid file
 	// and of the build directory.
 	HeldFDs []int `json:"held_fds,omitempty"`
+	// ErrorLog and AccessLog are the log files a standalone server
+	// reopens on SIGUSR1 (onto stderr and AccessFD), as the master would.
+	ErrorLog  string `json:"error_log,omitempty"`
+	AccessLog string `json:"access_log,omitempty"`
 
 	Slot         int `json:"slot"`
 	Slots        int `json:"slots"`
