@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 var reSleeping = regexp.MustCompile(`^testapp: worker \d+ sleeping 2000 ms$`)
@@ -361,6 +364,100 @@ func TestImmediateStop(t *testing.T) {
 				t.Errorf("no log line says the worker's request in flight was cut (%s)", reOneCut)
 			}
 		})
+	}
+}
+
+// A master whose stderr is a pipe that nobody reads any more (a log
+// shipper that hangs) goes on serving, recycling workers, and obeying
+// signals; once the pipe is read again, it gets the lines it missed (as
+// many as the master could keep: see TestSinkDropsWhatAStalledLogMisses).
+func TestMasterSurvivesStalledStderr(t *testing.T) {
+	t.Parallel()
+	app := testApp(t)
+	addr := "127.0.0.1:" + itoa(freePort(t))
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	// The smallest pipe: a few dozen lines fill it.
+	if _, err := unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, 4096); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(starlightBin, "--workers", "2", "--max-reqs-per-child", "1", "-l", addr, app)
+	cmd.Env = childEnv()
+	cmd.Stderr = w
+	err = startCmd(cmd)
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	done := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(done)
+	}()
+	t.Cleanup(func() {
+		syscall.Kill(-pid, syscall.SIGKILL)
+		<-done
+		assertNothingLeft(t, app)
+	})
+	master := &server{pid: pid, appPath: app}
+	c := newClient(false)
+	eventually(t, startTimeout, "GET /pid answers", func() bool {
+		resp, err := c.Get("http://" + addr + "/pid")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	})
+	// Every request recycles a worker: a few lines each, far more than the
+	// pipe holds.
+	for i := range 100 {
+		resp, err := c.Get("http://" + addr + "/pid")
+		if err != nil {
+			t.Fatalf("request %d with the log stalled: %v", i, err)
+		}
+		resp.Body.Close()
+	}
+	if err := syscall.Kill(pid, syscall.SIGTTIN); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, startTimeout, "3 workers after SIGTTIN", func() bool { return len(master.workers()) == 3 })
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// The log is read again: what it missed is counted at exit.
+	logc := make(chan []byte, 1)
+	go func() {
+		b, err := io.ReadAll(r)
+		if err != nil {
+			b = append(b, "\nreading the log: "+err.Error()...)
+		}
+		logc <- b
+	}()
+	select {
+	case <-done:
+	case <-time.After(stopTimeout):
+		t.Fatalf("master %d still runs %s after SIGTERM with its log stalled", pid, stopTimeout)
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("the master exited with %s after SIGTERM, want exit status 0", cmd.ProcessState)
+	}
+	var b []byte
+	select {
+	case b = <-logc:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the log pipe is still open 5s after the master exited")
+	}
+	for _, re := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)starlight: worker \d+ recycled after 1 request$`),
+		regexp.MustCompile(`(?m)starlight: stopping gracefully \(SIGTERM\)`),
+	} {
+		if !re.Match(b) {
+			t.Errorf("the log, read again, lacks %s; it got:\n%s", re, b)
+		}
 	}
 }
 

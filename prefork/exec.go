@@ -75,6 +75,7 @@ func (m *Master) execInPlace() (int, error) {
 		return ExitOK, &StoppedError{Signal: s}
 	}
 	m.info("serving in this process (--max-workers 0): exec %s", m.binary)
+	m.flushLogs()
 
 	// The sockets are bound: connections wait for the app to accept them.
 	// Tell the launching command (-D) that the app takes over (its pipe

@@ -223,10 +223,15 @@ func (m *Master) Start() (int, error) {
 	code, err := m.setup()
 	if err != nil {
 		m.cleanup()
+		m.flushLogs()
 		close(m.done)
 		return code, err
 	}
 	m.live = true
+	// From here on a log that does not keep up never blocks the master.
+	for _, s := range []*sink{m.errw, m.outw, m.accessw} {
+		s.background()
+	}
 	return 0, nil
 }
 
@@ -236,6 +241,7 @@ func (m *Master) Serve() (int, error) {
 	defer close(m.done)
 	m.loop()
 	m.cleanup()
+	m.flushLogs()
 	if m.exitCode != 0 && m.lastErr != "" {
 		return m.exitCode, errors.New(m.lastErr)
 	}
@@ -1062,6 +1068,17 @@ func (m *Master) emit(e Event) {
 			line += e.Detail + "\n"
 		}
 		m.errw.Write([]byte(line))
+	}
+}
+
+// logFlushTimeout bounds how long an exit waits for a stalled log.
+const logFlushTimeout = 2 * time.Second
+
+// flushLogs waits (bounded) for the logs to take what was written to them.
+func (m *Master) flushLogs() {
+	deadline := time.Now().Add(logFlushTimeout)
+	for _, s := range []*sink{m.errw, m.outw, m.accessw} {
+		s.flush(deadline)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -271,5 +272,67 @@ func TestGroupLists(t *testing.T) {
 	}
 	if _, err := resolveIdentity("", "0,no-such-group-e2e"); err == nil || !strings.Contains(err.Error(), "no-such-group-e2e") {
 		t.Errorf("an unknown group in a list: %v", err)
+	}
+}
+
+// gate is a writer that takes nothing until opened: a log nobody reads.
+type gate struct {
+	open    chan struct{}
+	entered chan struct{} // a write waits at the gate
+	once    sync.Once
+	mu      sync.Mutex
+	out     strings.Builder
+}
+
+func (g *gate) Write(p []byte) (int, error) {
+	g.once.Do(func() { close(g.entered) })
+	<-g.open
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.out.Write(p)
+}
+
+// A sink in the background never blocks its writers: while its
+// destination takes nothing, writes beyond the queue's room are dropped;
+// once it takes writes again, it gets those queued, in order, and a line
+// that counts those dropped.
+func TestSinkDropsWhatAStalledLogMisses(t *testing.T) {
+	g := &gate{open: make(chan struct{}), entered: make(chan struct{})}
+	s := &sink{w: g}
+	s.background()
+	const n = sinkQueueLen + 100
+	s.Write([]byte("line 0\n"))
+	<-g.entered // the sink's goroutine holds line 0 at the gate
+	for i := 1; i < n; i++ {
+		s.Write([]byte("line " + strconv.Itoa(i) + "\n")) // never blocks
+	}
+	close(g.open)
+	if !s.flush(time.Now().Add(10 * time.Second)) {
+		t.Fatal("flush did not end once the log took writes again")
+	}
+	g.mu.Lock()
+	got := g.out.String()
+	g.mu.Unlock()
+	lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n")
+	// The writer goroutine held one write (line 0) while the gate was
+	// shut, and the queue the next ones: the rest were dropped, and the
+	// count comes as soon as the log takes writes again.
+	var kept []string
+	count := ""
+	for _, l := range lines {
+		if strings.Contains(l, " dropped: ") {
+			count = l
+			continue
+		}
+		kept = append(kept, l)
+	}
+	for i, l := range kept {
+		if l != "line "+strconv.Itoa(i) {
+			t.Fatalf("line %d written is %q, want %q", i, l, "line "+strconv.Itoa(i))
+		}
+	}
+	dropped := n - len(kept)
+	if want := " starlight: " + strconv.Itoa(dropped) + " writes to this log dropped: it did not keep up"; !strings.HasSuffix(count, want) || dropped != 99 || lines[1] != count {
+		t.Errorf("%d lines kept of %d; count line %q (line 2 of the log: %q), want one ending %q", len(kept), n, count, lines[1], want)
 	}
 }

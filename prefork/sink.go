@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -23,7 +24,20 @@ type sink struct {
 	f    *os.File // non-nil when the sink owns a file
 	path string
 	tty  *os.File // w, when it is a terminal
+
+	// With a queue (background), writes are handed to a goroutine of the
+	// sink's own; see background.
+	q       chan sinkEntry
+	dropped atomic.Int64
 }
+
+type sinkEntry struct {
+	b     []byte
+	flush chan struct{} // closed once the writes queued before it are done
+}
+
+// sinkQueueLen bounds the writes waiting for a slow destination.
+const sinkQueueLen = 4096
 
 func openSink(path string) (*sink, error) {
 	f, err := openLog(path)
@@ -63,12 +77,73 @@ func fileSink(f *os.File) *sink {
 }
 
 func (s *sink) Write(p []byte) (int, error) {
+	if s.q == nil {
+		return s.write(p)
+	}
+	select {
+	case s.q <- sinkEntry{b: bytes.Clone(p)}:
+	default:
+		s.dropped.Add(1)
+	}
+	return len(p), nil
+}
+
+func (s *sink) write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.tty != nil && !mayWriteTerminal(int(s.tty.Fd())) {
 		return len(p), nil
 	}
 	return s.w.Write(p)
+}
+
+// background makes the sink write from a goroutine of its own, so that a
+// destination that does not keep up (a stalled reader of the pipe on
+// stderr, a log shipper that stopped reading) never blocks a writer: not
+// the master's loop, which goes on handling signals and workers, nor the
+// workers, whose output the master reads. What comes beyond the queue's
+// room is dropped and counted, and the count is written once the
+// destination takes writes again.
+func (s *sink) background() {
+	if s == nil || s.q != nil {
+		return
+	}
+	s.q = make(chan sinkEntry, sinkQueueLen)
+	go func() {
+		for e := range s.q {
+			if n := s.dropped.Swap(0); n > 0 {
+				s.write(fmt.Appendf(nil, "%s starlight: %d writes to this log dropped: it did not keep up\n", stamp(time.Now()), n))
+			}
+			if e.flush != nil {
+				close(e.flush)
+				continue
+			}
+			s.write(e.b)
+		}
+	}()
+}
+
+// flush waits until the writes queued so far are done, until deadline at
+// most (a destination that stays stalled must not keep the master from
+// exiting), and reports whether they were.
+func (s *sink) flush(deadline time.Time) bool {
+	if s == nil || s.q == nil {
+		return true
+	}
+	done := make(chan struct{})
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case s.q <- sinkEntry{flush: done}:
+	case <-t.C:
+		return false
+	}
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 // IsTerminal reports whether f is a terminal.
