@@ -129,6 +129,56 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 }
 
+// APP an executable, deployed by renaming a new file over it: a reload
+// whose new file cannot start is rolled back, and generation 1 goes on
+// being respawned (recycled here after 3 requests) from its own file, not
+// from the broken one. A good file then rolls out on the next reload.
+func TestReloadRollbackKeepsTheOldExecutable(t *testing.T) {
+	t.Parallel()
+	s := start(t, options{args: []string{"--workers", "2", "--max-reqs-per-child", "3"}, ready: 2})
+	replace := func(content []byte) {
+		t.Helper()
+		tmp := s.appPath + ".new"
+		if err := os.WriteFile(tmp, content, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, s.appPath); err != nil {
+			t.Fatal(err)
+		}
+	}
+	replace([]byte("#!/bin/sh\necho broken >&2\nexit 3\n"))
+	s.signal(t, syscall.SIGHUP)
+	s.waitLog(t, 15*time.Second, regexp.MustCompile(`starlight: reload rolled back: .*; generation 1 keeps serving$`))
+	pids := map[int]bool{}
+	for i := range 30 {
+		pid, gen, err := s.whoami(s.client)
+		if err != nil || gen != "1" {
+			t.Fatalf("request %d after the rollback: generation %q answered (%v), want 1", i, gen, err)
+		}
+		pids[pid] = true
+	}
+	if len(pids) < 10 {
+		t.Errorf("%d workers answered 30 requests with a budget of 3: no recycling to test", len(pids))
+	}
+	if n := s.count(regexp.MustCompile(`crashed|exited before it was ready`)); n > 2 {
+		t.Errorf("%d workers crashed or never got ready: generation 1 respawned from the broken file?", n)
+	}
+	// ps shows the app's path (the harness finds the workers by it).
+	eventually(t, startTimeout, "2 workers running "+s.appPath, func() bool { return len(s.workers()) == 2 })
+
+	good, err := os.ReadFile(appBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replace(good)
+	s.signal(t, syscall.SIGHUP)
+	s.waitLog(t, 15*time.Second, regexp.MustCompile(`starlight: reload finished: generation 3`))
+	if _, gen, err := s.whoami(s.client); err != nil || gen != "3" {
+		t.Errorf("after the good file's reload: generation %q answered (%v), want 3", gen, err)
+	}
+	s.stop(t)
+}
+
 // A reload whose new workers cannot start is rolled back: the old workers
 // keep serving. Once the cause is gone, the next reload succeeds.
 func TestReloadRollsBackWhenNewWorkersFail(t *testing.T) {

@@ -37,7 +37,8 @@ type Master struct {
 
 	app       *app
 	buildDir  string
-	buildLock *os.File // held locked while buildDir is in use
+	buildLock *os.File       // held locked while buildDir is in use
+	pins      map[string]int // pinned executables: spawn path to descriptor (pin.go)
 	listeners []*listener
 	board     *scoreboard.Board
 	deathR    *os.File // workers inherit it; EOF tells them the master is gone
@@ -297,6 +298,9 @@ func (m *Master) setup() (int, error) {
 		}
 	} else {
 		m.binary = m.app.binary
+		if m.cfg.Workers > 0 {
+			m.binary = m.pin(m.app.binary)
+		}
 	}
 	if m.buildDir != "" {
 		if err := m.id.chown(m.buildDir); err != nil {
@@ -1099,7 +1103,7 @@ func (m *Master) publish() {
 		m.view.generation = m.roll.gen
 	}
 	m.view.target = m.target
-	m.view.build = m.binary
+	m.view.build = m.appPath(m.binary)
 	m.view.reloading = m.roll != nil || m.building != nil
 	m.view.stopping = m.stopping > 0
 	m.view.halted = m.halted != ""

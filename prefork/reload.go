@@ -31,7 +31,7 @@ func (m *Master) reload(why string) {
 	sdNotify(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", monotonicUsec()))
 	m.emit(Event{Kind: EventReloadStarted, Generation: gen, Message: fmt.Sprintf("reload started (%s): generation %d", why, gen)})
 	if m.app.dir == "" {
-		m.startRollout(gen, m.app.binary, why)
+		m.startRollout(gen, m.pin(m.app.binary), why)
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -76,7 +76,7 @@ func (m *Master) built(b buildResult) {
 
 func (m *Master) startRollout(gen int, binary, why string) {
 	if m.roll != nil && m.roll.binary != binary && m.roll.binary != m.binary {
-		defer os.Remove(m.roll.binary) // superseded before it finished
+		defer m.unpin(m.roll.binary) // superseded before it finished
 	}
 	m.roll = &rollout{gen: gen, binary: binary, why: why}
 	m.halted = "" // a new generation to try
@@ -102,6 +102,7 @@ func (m *Master) rollback(reason string) {
 		return
 	}
 	m.roll = nil
+	m.unpinStale()
 	for _, p := range m.procs {
 		if p.gen == r.gen && p.retiring == "" {
 			m.retire(p, "rollback")
@@ -120,8 +121,10 @@ func (m *Master) rollback(reason string) {
 		Message: fmt.Sprintf("reload rolled back: %s; generation %d keeps serving", reason, m.gen)})
 }
 
-// removeStaleBinary deletes builds no worker runs and no rollout needs.
+// removeStaleBinary deletes builds no worker runs and no rollout needs,
+// and lets go of pinned executables no spawn needs.
 func (m *Master) removeStaleBinary() {
+	m.unpinStale()
 	if m.buildDir == "" {
 		return
 	}

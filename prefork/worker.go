@@ -52,7 +52,7 @@ func (m *Master) startWorker(gen int, binary string, slotIdx int, lanes []int, n
 				err = fmt.Errorf("%w (the file exists: its #! interpreter or its dynamic loader does not)", err)
 			}
 		}
-		return nil, fmt.Errorf("spawn %s: %w", binary, err)
+		return nil, fmt.Errorf("spawn %s: %w", m.appPath(binary), err)
 	}
 	readyR, readyW, err := pipe()
 	if err != nil {
@@ -107,6 +107,7 @@ func (m *Master) startWorker(gen int, binary string, slotIdx int, lanes []int, n
 	}
 
 	cmd := exec.Command(binary, m.cfg.AppArgs...)
+	cmd.Args[0] = m.appPath(binary) // not /proc/self/fd/N (pin.go)
 	cmd.Env = append(m.workerEnv(spec.Encode()), "STARLIGHT_GENERATION="+strconv.Itoa(gen))
 	cmd.Stdout = outW
 	cmd.Stderr = errW
