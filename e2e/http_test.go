@@ -206,6 +206,27 @@ func TestAccessLogReopenedOnUSR1(t *testing.T) {
 	if lines, bad := readAccessLog(t, rotated); len(lines) != 3 || len(bad) > 0 {
 		t.Errorf("the rotated file has %d lines (%d broken), want the 3 from before", len(lines)+len(bad), len(bad))
 	}
+
+	// A log whose directory is gone cannot be reopened: the log says so,
+	// and not that it was reopened.
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	reopened := s.count(regexp.MustCompile(`starlight: log files reopened`))
+	s.signal(t, syscall.SIGUSR1)
+	s.waitLog(t, 5*time.Second, regexp.MustCompile(`starlight: reopen `+regexp.QuoteMeta(path)+`: .*no such file or directory; the file open before stays in use$`))
+	if n := s.count(regexp.MustCompile(`starlight: log files reopened`)); n != reopened {
+		t.Errorf("the log says the log files were reopened, though the access log could not be")
+	}
+	s.stop(t)
+}
+
+// SIGUSR1 without log files has nothing to reopen, and says so.
+func TestUSR1WithoutLogFiles(t *testing.T) {
+	t.Parallel()
+	s := start(t, options{args: []string{"--workers", "1"}, ready: 1})
+	s.signal(t, syscall.SIGUSR1)
+	s.waitLog(t, 5*time.Second, regexp.MustCompile(`starlight: no log file to reopen \(--error-log, --access-log\)$`))
 	s.stop(t)
 }
 

@@ -192,9 +192,12 @@ func standaloneSignals(spec *proto.Spec, s *server) {
 			if err == nil && s.access != nil {
 				err = reopenOnto(spec.AccessLog, int(s.access.f.Fd()))
 			}
-			if err != nil {
-				s.logger.Printf("starlight: SIGUSR1: %v; the log files stay as they were", err)
-			} else if spec.ErrorLog != "" || spec.AccessLog != "" {
+			switch {
+			case err != nil:
+				s.logger.Printf("starlight: SIGUSR1: %v; the file open before stays in use", err)
+			case spec.ErrorLog == "" && spec.AccessLog == "":
+				s.logger.Print("starlight: no log file to reopen (--error-log, --access-log)")
+			default:
 				s.logger.Print("starlight: log files reopened")
 			}
 		}

@@ -110,12 +110,25 @@ func (m *Master) scale(by int) {
 }
 
 func (m *Master) reopenLogs() {
+	files, failed := 0, 0
 	for _, s := range []*sink{m.errw, m.accessw} {
+		if s == nil || s.path == "" {
+			continue
+		}
+		files++
 		if err := s.reopen(); err != nil {
-			m.emit(Event{Kind: EventError, Message: err.Error()})
+			failed++
+			m.emit(Event{Kind: EventError, Message: err.Error() + "; the file open before stays in use"})
 		}
 	}
-	m.info("log files reopened")
+	switch {
+	case files == 0:
+		m.info("no log file to reopen (--error-log, --access-log)")
+	case failed == 0:
+		m.info("log files reopened")
+	case failed < files:
+		m.info("the other log file reopened")
+	}
 }
 
 // terminalAlive tells a hangup of the dashboard's terminal from a SIGHUP
