@@ -642,6 +642,41 @@ func heavySource(n int) string {
 
 // A change during a build cancels it: only the newer version is built and
 // rolled out.
+// A master killed (SIGKILL) during a rebuild takes its go build with it:
+// nothing builds on for nobody.
+func TestLiveBuildDiesWithMaster(t *testing.T) {
+	t.Parallel()
+	a := newLiveApp(t, "v1-"+nonce())
+	s := startLive(t, a.dir, a.tmp, 1)
+	a.write("heavy.go", heavySource(3000))
+	a.writeMain("v2-"+nonce(), "")
+	s.waitLog(t, liveReloadTimeout, regexp.MustCompile(`starlight: reload started \(.*\): generation 2`))
+	var build []int
+	if !poll(liveReloadTimeout, func() bool {
+		build = build[:0]
+		for _, p := range listProcs() {
+			if p.ppid == s.pid && p.argv0 != s.appPath && filepath.Base(p.argv0) == "go" && p.state != 'Z' {
+				build = append(build, p.pid)
+			}
+		}
+		return len(build) > 0 || s.count(reGenBuilt) > 0
+	}) || len(build) == 0 {
+		t.Fatalf("no go build of generation 2 seen running (built already: %d)", s.count(reGenBuilt))
+	}
+	if err := syscall.Kill(s.pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	s.wait(t, 5*time.Second)
+	// Killed with it (its parent-death signal), not once it has built.
+	if !poll(time.Second-time.Since(killed), func() bool { return !slices.ContainsFunc(build, alive) }) {
+		t.Errorf("go build %v still runs 1s after its master was killed", build)
+	}
+	// Its compilers end on their own; the master's group is killed, as
+	// a supervisor would, for the next tests.
+	syscall.Kill(-s.pid, syscall.SIGKILL)
+}
+
 func TestLiveChangeCancelsBuildInFlight(t *testing.T) {
 	t.Parallel()
 	a := newLiveApp(t, "v1-"+nonce())

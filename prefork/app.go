@@ -78,7 +78,11 @@ func (e *BuildError) Unwrap() error { return e.Err }
 
 // buildApp runs go build for a into out. ctx cancels a build that a newer
 // change made stale, or a stop.
-func buildApp(ctx context.Context, a *app, out string) error {
+//
+// start starts the command (the spawner's, in the master): go build gets
+// SIGKILL if the master dies (SIGKILL) meanwhile, rather than building on
+// for nobody.
+func buildApp(ctx context.Context, a *app, out string, start func(*exec.Cmd) error) error {
 	// go build's own temporary directory goes beside out and is removed
 	// when the build ends: a build cut short by SIGINT leaves it behind
 	// (go build does not clean up on a signal).
@@ -95,7 +99,12 @@ func buildApp(ctx context.Context, a *app, out string) error {
 	cmd.Stderr = &buf
 	cmd.Cancel = func() error { return signalTree(cmd.Process.Pid, syscall.SIGINT) }
 	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Run(); err != nil {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	err = start(cmd)
+	if err == nil {
+		err = cmd.Wait()
+	}
+	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

@@ -255,6 +255,9 @@ func (m *Master) setup() (int, error) {
 	// build must cancel it and clean up, and TTIN must not stop the
 	// process (the default action of an untrapped SIGTTIN).
 	m.trapSignals()
+	// Workers and builds are started from one thread that never exits,
+	// so that their parent-death signal means the master's death.
+	m.spawner = newSpawner()
 	if m.cfg.Umask >= 0 {
 		syscall.Umask(m.cfg.Umask)
 	}
@@ -378,7 +381,6 @@ func (m *Master) setup() (int, error) {
 	if m.deathR, m.deathW, err = os.Pipe(); err != nil {
 		return ExitFailure, fmt.Errorf("pipe: %w", err)
 	}
-	m.spawner = newSpawner()
 	if m.watching() {
 		if err := m.startWatcher(); err != nil {
 			return ExitFailure, err
@@ -402,7 +404,7 @@ func (m *Master) firstBuild() (int, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- buildApp(ctx, m.app, m.binary) }()
+	go func() { done <- buildApp(ctx, m.app, m.binary, m.spawner.start) }()
 	var held []os.Signal
 	defer func() {
 		for _, s := range held {

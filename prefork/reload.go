@@ -38,7 +38,7 @@ func (m *Master) reload(why string) {
 	m.building = cancel
 	out := filepath.Join(m.buildDir, "app-"+strconv.Itoa(gen))
 	go func() {
-		err := buildApp(ctx, m.app, out)
+		err := buildApp(ctx, m.app, out, m.spawner.start)
 		if errors.Is(err, context.Canceled) {
 			os.Remove(out)
 			return // superseded; the newer build reports
