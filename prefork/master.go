@@ -228,11 +228,8 @@ func (m *Master) Start() (int, error) {
 		close(m.done)
 		return code, err
 	}
+	m.flushLogs() // the start's lines before anything else (a dashboard)
 	m.live = true
-	// From here on a log that does not keep up never blocks the master.
-	for _, s := range []*sink{m.errw, m.outw, m.accessw} {
-		s.background()
-	}
 	return 0, nil
 }
 
@@ -241,6 +238,10 @@ func (m *Master) Start() (int, error) {
 func (m *Master) Serve() (int, error) {
 	defer close(m.done)
 	m.loop()
+	// The last lines are in the log before the pid file and the sockets
+	// go (which tell that the server has stopped), and after what the
+	// cleanup logs.
+	m.flushLogs()
 	m.cleanup()
 	m.flushLogs()
 	if m.exitCode != 0 && m.lastErr != "" {
@@ -281,6 +282,10 @@ func (m *Master) setup() (int, error) {
 			return ExitUsage, fmt.Errorf("--access-log: %w", err)
 		}
 		m.accessw = s
+	}
+	// From here on a log that does not keep up never blocks the master.
+	for _, s := range []*sink{m.errw, m.outw, m.accessw} {
+		s.background()
 	}
 	for _, n := range m.cfg.Notes {
 		m.info("%s", n)
@@ -824,6 +829,7 @@ func (m *Master) readied(p *proc) {
 		if ready >= m.target {
 			m.announced = true
 			sdNotify(fmt.Sprintf("READY=1\nMAINPID=%d\nSTATUS=serving with %s", os.Getpid(), plural(ready, "worker")))
+			m.flushLogs() // the lines so far are in the log when -D returns
 			daemonReport(nil)
 		}
 	}

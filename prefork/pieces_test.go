@@ -336,3 +336,36 @@ func TestSinkDropsWhatAStalledLogMisses(t *testing.T) {
 		t.Errorf("%d lines kept of %d; count line %q (line 2 of the log: %q), want one ending %q", len(kept), n, count, lines[1], want)
 	}
 }
+
+// USR1's reopen never waits for a write that does not end: the new file is
+// swapped in behind the writes queued before it.
+func TestSinkReopenWhileStalled(t *testing.T) {
+	g := &gate{open: make(chan struct{}), entered: make(chan struct{})}
+	path := filepath.Join(t.TempDir(), "error.log")
+	s := &sink{w: g, path: path}
+	s.background()
+	s.Write([]byte("before\n"))
+	<-g.entered // stuck writing "before"
+	done := make(chan error, 1)
+	go func() { done <- s.reopen() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("reopen waits for the stalled write")
+	}
+	s.Write([]byte("after\n"))
+	close(g.open)
+	if !s.flush(time.Now().Add(10 * time.Second)) {
+		t.Fatal("flush did not end")
+	}
+	b, _ := os.ReadFile(path)
+	g.mu.Lock()
+	old := g.out.String()
+	g.mu.Unlock()
+	if string(b) != "after\n" || old != "before\n" {
+		t.Errorf("reopened file has %q, the old one %q; want %q and %q", b, old, "after\n", "before\n")
+	}
+}

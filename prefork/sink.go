@@ -28,16 +28,22 @@ type sink struct {
 	// With a queue (background), writes are handed to a goroutine of the
 	// sink's own; see background.
 	q       chan sinkEntry
+	queued  atomic.Int64 // bytes in q
 	dropped atomic.Int64
 }
 
 type sinkEntry struct {
 	b     []byte
 	flush chan struct{} // closed once the writes queued before it are done
+	swap  *os.File      // reopen: the file to write to from here on
 }
 
-// sinkQueueLen bounds the writes waiting for a slow destination.
-const sinkQueueLen = 4096
+// The writes waiting for a slow destination: at most sinkQueueLen, and
+// sinkQueueBytes in all.
+const (
+	sinkQueueLen   = 4096
+	sinkQueueBytes = 4 << 20
+)
 
 func openSink(path string) (*sink, error) {
 	f, err := openLog(path)
@@ -80,9 +86,15 @@ func (s *sink) Write(p []byte) (int, error) {
 	if s.q == nil {
 		return s.write(p)
 	}
+	if s.queued.Add(int64(len(p))) > sinkQueueBytes {
+		s.queued.Add(-int64(len(p)))
+		s.dropped.Add(1)
+		return len(p), nil
+	}
 	select {
 	case s.q <- sinkEntry{b: bytes.Clone(p)}:
 	default:
+		s.queued.Add(-int64(len(p)))
 		s.dropped.Add(1)
 	}
 	return len(p), nil
@@ -114,11 +126,15 @@ func (s *sink) background() {
 			if n := s.dropped.Swap(0); n > 0 {
 				s.write(fmt.Appendf(nil, "%s starlight: %d writes to this log dropped: it did not keep up\n", stamp(time.Now()), n))
 			}
-			if e.flush != nil {
+			switch {
+			case e.flush != nil:
 				close(e.flush)
-				continue
+			case e.swap != nil:
+				s.swapFile(e.swap)
+			default:
+				s.write(e.b)
+				s.queued.Add(-int64(len(e.b)))
 			}
-			s.write(e.b)
 		}
 	}()
 }
@@ -167,7 +183,8 @@ func mayWriteTerminal(fd int) bool {
 }
 
 // reopen opens the path again and swaps it in; on error the old file
-// stays in use.
+// stays in use. In the background the swap is queued behind the writes
+// before it (and never waits for a write that does not end).
 func (s *sink) reopen() error {
 	if s == nil || s.path == "" {
 		return nil
@@ -176,12 +193,25 @@ func (s *sink) reopen() error {
 	if err != nil {
 		return fmt.Errorf("reopen %s: %w", s.path, err)
 	}
+	if s.q == nil {
+		s.swapFile(f)
+		return nil
+	}
+	select {
+	case s.q <- sinkEntry{swap: f}:
+		return nil
+	default:
+		f.Close()
+		return fmt.Errorf("reopen %s: the log is not keeping up: try again", s.path)
+	}
+}
+
+func (s *sink) swapFile(f *os.File) {
 	s.mu.Lock()
 	old := s.f
 	s.f, s.w = f, f
 	s.mu.Unlock()
 	old.Close()
-	return nil
 }
 
 func (s *sink) close() {
