@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -163,8 +164,14 @@ func TestReloadRollbackKeepsTheOldExecutable(t *testing.T) {
 	if n := s.count(regexp.MustCompile(`crashed|exited before it was ready`)); n > 2 {
 		t.Errorf("%d workers crashed or never got ready: generation 1 respawned from the broken file?", n)
 	}
-	// ps shows the app's path (the harness finds the workers by it).
+	// ps shows the app's path (the harness finds the workers by it) and
+	// its name.
 	eventually(t, startTimeout, "2 workers running "+s.appPath, func() bool { return len(s.workers()) == 2 })
+	for _, pid := range s.workers() {
+		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) != filepath.Base(s.appPath) {
+			t.Errorf("worker %d is named %q, want %q", pid, strings.TrimSpace(string(comm)), filepath.Base(s.appPath))
+		}
+	}
 
 	good, err := os.ReadFile(appBin)
 	if err != nil {

@@ -162,9 +162,8 @@ func serveWorker(h http.Handler, spec *proto.Spec) error {
 // signals that are the master's: QUIT, or a second TERM or INT, stops at
 // once; USR1 reopens the log files; TTIN and TTOU, which ask for more or
 // fewer workers, have none to change (and ignored, a write to a terminal
-// with `stty tostop` fails rather than stopping the server, and the line
-// is dropped); HUP, a slow restart of the workers, has no worker to
-// restart.
+// with `stty tostop` is let through rather than stopping the server); HUP,
+// a slow restart of the workers, has no worker to restart.
 func standaloneSignals(spec *proto.Spec, s *server) {
 	signal.Ignore(syscall.SIGTTIN, syscall.SIGTTOU)
 	c := make(chan os.Signal, 4)
@@ -188,16 +187,20 @@ func standaloneSignals(spec *proto.Spec, s *server) {
 				s.logger.Print("starlight: SIGHUP ignored: with --max-workers 0 there is no worker to restart")
 				continue
 			}
-			err := reopenOnto(spec.ErrorLog, 2)
-			if err == nil && s.access != nil {
-				err = reopenOnto(spec.AccessLog, int(s.access.f.Fd()))
+			err1 := reopenOnto(spec.ErrorLog, 2)
+			var err2 error
+			if s.access != nil {
+				err2 = reopenOnto(spec.AccessLog, int(s.access.f.Fd()))
+			}
+			for _, err := range []error{err1, err2} {
+				if err != nil {
+					s.logger.Printf("starlight: SIGUSR1: %v; the file open before stays in use", err)
+				}
 			}
 			switch {
-			case err != nil:
-				s.logger.Printf("starlight: SIGUSR1: %v; the file open before stays in use", err)
 			case spec.ErrorLog == "" && spec.AccessLog == "":
 				s.logger.Print("starlight: no log file to reopen (--error-log, --access-log)")
-			default:
+			case err1 == nil && err2 == nil:
 				s.logger.Print("starlight: log files reopened")
 			}
 		}

@@ -58,11 +58,12 @@ func (m *Master) execInPlace() (int, error) {
 			spec.Cleanup = append(spec.Cleanup, l.path)
 		}
 	}
+	// Absolute: the app may change its directory before a USR1.
 	if m.cfg.AccessLog != "" && m.accessw != m.outw {
-		spec.AccessLog = m.cfg.AccessLog
+		spec.AccessLog, _ = filepath.Abs(m.cfg.AccessLog)
 	}
 	if m.cfg.ErrorLog != "" {
-		spec.ErrorLog = m.cfg.ErrorLog
+		spec.ErrorLog, _ = filepath.Abs(m.cfg.ErrorLog)
 		if err := unix.Dup2(int(m.errw.f.Fd()), 2); err != nil {
 			return ExitFailure, fmt.Errorf("--error-log: %w", err)
 		}

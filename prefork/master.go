@@ -291,7 +291,10 @@ func (m *Master) setup() (int, error) {
 		m.info("%s", n)
 	}
 	m.lastGen, m.gen = 1, 1
-	if m.app.dir != "" {
+	m.binary = m.app.binary
+	if m.app.dir != "" || m.cfg.Workers > 0 {
+		// A source directory's builds go there; an executable's
+		// generations are pinned there (see pin.go).
 		if n := sweepBuildDirs(); n > 0 {
 			m.info("removed build directories that killed masters left in %s: %d", os.TempDir(), n)
 		}
@@ -300,21 +303,20 @@ func (m *Master) setup() (int, error) {
 			return ExitFailure, buildDirError(err)
 		}
 		m.buildDir, m.buildLock = dir, lock
-		m.binary = filepath.Join(dir, "app-1")
+	}
+	if m.app.dir != "" {
+		m.binary = filepath.Join(m.buildDir, "app-1")
 		if code, err := m.firstBuild(); err != nil {
 			return code, err
-		}
-	} else {
-		m.binary = m.app.binary
-		if m.cfg.Workers > 0 {
-			m.binary = m.pin(m.app.binary)
 		}
 	}
 	if m.buildDir != "" {
 		if err := m.id.chown(m.buildDir); err != nil {
 			return ExitFailure, buildDirError(err)
 		}
-		m.id.chown(m.binary)
+		if m.app.dir != "" {
+			m.id.chown(m.binary) // the build, never the user's own executable
+		}
 	}
 	ls, err := systemdListeners(m.cfg.SSL)
 	if err == nil && ls == nil {
@@ -367,6 +369,11 @@ func (m *Master) setup() (int, error) {
 	}
 	if err := m.id.drop(); err != nil {
 		return ExitFailure, err
+	}
+	if m.app.dir == "" && m.cfg.Workers > 0 {
+		// As the user the workers run as: what it cannot run fails now,
+		// not at the first reload.
+		m.binary = m.pin(m.app.binary, 1)
 	}
 	if m.cfg.Workers == 0 {
 		return m.execInPlace()

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -17,22 +19,25 @@ import (
 // because the new file cannot start would leave generation 1 to be
 // respawned (on a recycle, a crash) from the new file, and fail.
 //
-// The workers exec /proc/self/fd/N with argv[0] the app's path, so that
-// ps shows the path and os.Executable reports it (Linux names the file
-// it was opened as, with " (deleted)" once replaced, which Go drops). A
-// script (#!) is run by its path: its interpreter would open
+// The workers exec a symlink named after the app, in the build directory,
+// to /proc/self/fd/N: the kernel names the process after the symlink (ps,
+// top, pgrep show the app's name), and resolves it to the file held open.
+// argv[0] is the app's path, and os.Executable reports it too (Linux names
+// the file it was opened as, with " (deleted)" once replaced, which Go
+// drops). A script (#!) is run by its path: its interpreter would open
 // /proc/self/fd/N after the exec has closed it.
-
-const pinPrefix = "/proc/self/fd/"
 
 // pinFDMin keeps pinned descriptors above the ones a spawn moves the
 // worker's files to (3, 4, ...), which would replace them before the exec.
 const pinFDMin = 1000
 
-// pin opens the executable at path for a generation and returns what to
-// spawn: /proc/self/fd/N, or path itself for a script or where it cannot
+// pin opens the executable at path for generation gen and returns what to
+// spawn: the symlink to it, or path itself for a script or where it cannot
 // be pinned (the spawn then reports what is wrong with path).
-func (m *Master) pin(path string) string {
+func (m *Master) pin(path string, gen int) string {
+	if m.buildDir == "" {
+		return path
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return path
@@ -46,12 +51,27 @@ func (m *Master) pin(path string) string {
 	if err != nil {
 		return path
 	}
-	pinned := fmt.Sprintf("%s%d", pinPrefix, fd)
+	target := fmt.Sprintf("/proc/self/fd/%d", fd)
+	dir := filepath.Join(m.buildDir, "exec-"+strconv.Itoa(gen))
+	link := filepath.Join(dir, filepath.Base(path))
+	if _, err := os.Stat(target); err != nil { // no /proc here
+		unix.Close(fd)
+		return path
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		unix.Close(fd)
+		return path
+	}
+	os.Remove(link)
+	if err := os.Symlink(target, link); err != nil {
+		unix.Close(fd)
+		return path
+	}
 	if m.pins == nil {
 		m.pins = map[string]int{}
 	}
-	m.pins[pinned] = fd
-	return pinned
+	m.pins[link] = fd
+	return link
 }
 
 // unpin lets go of a generation's executable (or removes its build).
@@ -59,6 +79,7 @@ func (m *Master) unpin(binary string) {
 	if fd, ok := m.pins[binary]; ok {
 		unix.Close(fd)
 		delete(m.pins, binary)
+		os.RemoveAll(filepath.Dir(binary))
 		return
 	}
 	if m.buildDir != "" && strings.HasPrefix(binary, m.buildDir+string(os.PathSeparator)) {

@@ -31,7 +31,7 @@ func (m *Master) reload(why string) {
 	sdNotify(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", monotonicUsec()))
 	m.emit(Event{Kind: EventReloadStarted, Generation: gen, Message: fmt.Sprintf("reload started (%s): generation %d", why, gen)})
 	if m.app.dir == "" {
-		m.startRollout(gen, m.pin(m.app.binary), why)
+		m.startRollout(gen, m.pin(m.app.binary, gen), why)
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())

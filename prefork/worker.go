@@ -112,6 +112,11 @@ func (m *Master) startWorker(gen int, binary string, slotIdx int, lanes []int, n
 	cmd.Stdout = outW
 	cmd.Stderr = errW
 	cmd.ExtraFiles = files
+	if fd, ok := m.pins[binary]; ok && fd < 2*(3+len(files)) {
+		// The spawn would move the worker's files over the pinned
+		// descriptor (pin.go) before the exec: run the path instead.
+		cmd.Path = m.app.binary
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid:   true,            // terminal signals go to the master alone
 		Pdeathsig: syscall.SIGKILL, // the master's death kills the worker
