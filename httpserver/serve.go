@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/starlight-go/starlight/internal/logfile"
 	"github.com/starlight-go/starlight/internal/proto"
 	"github.com/starlight-go/starlight/internal/scoreboard"
 	"golang.org/x/sys/unix"
@@ -136,11 +137,7 @@ func serveWorker(h http.Handler, spec *proto.Spec) error {
 		standaloneSignals(spec, s)
 	}
 
-	defer func() {
-		for _, path := range spec.Cleanup {
-			os.Remove(path)
-		}
-	}()
+	defer removeFiles(spec.Cleanup)
 	return s.serve(func() {
 		if spec.Standalone {
 			// In place of the master (--max-workers 0): tell systemd.
@@ -178,10 +175,8 @@ func standaloneSignals(spec *proto.Spec, s *server) {
 				}
 				fallthrough
 			case syscall.SIGQUIT:
-				s.logger.Printf("starlight: stopping now (%s)", signalName(sig))
-				for _, path := range spec.Cleanup {
-					os.Remove(path)
-				}
+				s.logger.Printf("starlight: stopping now (%s)", strings.ToUpper(unix.SignalName(sig.(syscall.Signal))))
+				removeFiles(spec.Cleanup)
 				os.Exit(0)
 			case syscall.SIGHUP:
 				s.logger.Print("starlight: SIGHUP ignored: with --max-workers 0 there is no worker to restart")
@@ -207,16 +202,12 @@ func standaloneSignals(spec *proto.Spec, s *server) {
 	}()
 }
 
-func signalName(sig os.Signal) string {
-	switch sig {
-	case syscall.SIGTERM:
-		return "SIGTERM"
-	case syscall.SIGINT:
-		return "SIGINT"
-	case syscall.SIGQUIT:
-		return "SIGQUIT"
+// removeFiles removes the files a standalone server cleans up at exit
+// (spec.Cleanup).
+func removeFiles(paths []string) {
+	for _, path := range paths {
+		os.Remove(path)
 	}
-	return sig.String()
 }
 
 // reopenOnto opens the log file path again (after logrotate moved it) and
@@ -225,19 +216,16 @@ func reopenOnto(path string, fd int) error {
 	if path == "" {
 		return nil
 	}
-	nfd, err := unix.Open(path, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_CLOEXEC|unix.O_NONBLOCK, 0o644)
+	f, err := logfile.Open(path)
 	if err != nil {
 		return fmt.Errorf("reopen %s: %w", path, err)
 	}
-	defer unix.Close(nfd)
-	if err := unix.SetNonblock(nfd, false); err != nil {
-		return fmt.Errorf("reopen %s: %w", path, err)
-	}
+	defer f.Close()
 	flags := unix.O_CLOEXEC // the access log: programs the app starts never get it
 	if fd == 2 {
 		flags = 0
 	}
-	if err := unix.Dup3(nfd, fd, flags); err != nil {
+	if err := unix.Dup3(int(f.Fd()), fd, flags); err != nil {
 		return fmt.Errorf("reopen %s: %w", path, err)
 	}
 	return nil

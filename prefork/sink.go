@@ -3,7 +3,6 @@ package prefork
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/starlight-go/starlight/internal/logfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -46,32 +46,12 @@ const (
 )
 
 func openSink(path string) (*sink, error) {
-	f, err := openLog(path)
+	f, err := logfile.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	return &sink{w: f, f: f, path: path}, nil
 }
-
-// openLog opens a log file for appending, creating it. A named pipe with
-// no reader is refused at once: opening it would wait for a reader, with
-// the master deaf to signals meanwhile.
-func openLog(path string) (*os.File, error) {
-	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_CLOEXEC|unix.O_NONBLOCK, 0o644)
-	if err == unix.ENXIO {
-		return nil, &os.PathError{Op: "open", Path: path, Err: errNoReader}
-	}
-	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	if err := unix.SetNonblock(fd, false); err != nil {
-		unix.Close(fd)
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	return os.NewFile(uintptr(fd), path), nil
-}
-
-var errNoReader = errors.New("a named pipe that nothing reads")
 
 // fileSink writes to f, which the sink does not own.
 func fileSink(f *os.File) *sink {
@@ -189,7 +169,7 @@ func (s *sink) reopen() error {
 	if s == nil || s.path == "" {
 		return nil
 	}
-	f, err := openLog(s.path)
+	f, err := logfile.Open(s.path)
 	if err != nil {
 		return fmt.Errorf("reopen %s: %w", s.path, err)
 	}
