@@ -373,40 +373,11 @@ func TestImmediateStop(t *testing.T) {
 // many as the master could keep: see TestSinkDropsWhatAStalledLogMisses).
 func TestMasterSurvivesStalledStderr(t *testing.T) {
 	t.Parallel()
-	app := testApp(t)
-	addr := "127.0.0.1:" + itoa(freePort(t))
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
 	// The smallest pipe: a few dozen lines fill it.
-	if _, err := unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, 4096); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(starlightBin, "--workers", "2", "--max-reqs-per-child", "1", "-l", addr, app)
-	cmd.Env = childEnv()
-	cmd.Stderr = w
-	err = startCmd(cmd)
-	w.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid := cmd.Process.Pid
-	done := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(done)
-	}()
-	t.Cleanup(func() {
-		syscall.Kill(-pid, syscall.SIGKILL)
-		<-done
-		assertNothingLeft(t, app)
-	})
-	master := &server{pid: pid, appPath: app}
+	m := startPiped(t, 4096, "--workers", "2", "--max-reqs-per-child", "1")
 	c := newClient(false)
 	eventually(t, startTimeout, "GET /pid answers", func() bool {
-		resp, err := c.Get("http://" + addr + "/pid")
+		resp, err := c.Get("http://" + m.addr + "/pid")
 		if err == nil {
 			resp.Body.Close()
 		}
@@ -415,36 +386,25 @@ func TestMasterSurvivesStalledStderr(t *testing.T) {
 	// Every request recycles a worker: a few lines each, far more than the
 	// pipe holds.
 	for i := range 100 {
-		resp, err := c.Get("http://" + addr + "/pid")
+		resp, err := c.Get("http://" + m.addr + "/pid")
 		if err != nil {
 			t.Fatalf("request %d with the log stalled: %v", i, err)
 		}
 		resp.Body.Close()
 	}
-	if err := syscall.Kill(pid, syscall.SIGTTIN); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, startTimeout, "3 workers after SIGTTIN", func() bool { return len(master.workers()) == 3 })
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	m.signal(t, syscall.SIGTTIN)
+	eventually(t, startTimeout, "3 workers after SIGTTIN", func() bool { return len(m.workers()) == 3 })
+	m.signal(t, syscall.SIGTERM)
 	// The log is read again: what it missed is counted at exit.
 	logc := make(chan []byte, 1)
 	go func() {
-		b, err := io.ReadAll(r)
+		b, err := io.ReadAll(m.log)
 		if err != nil {
 			b = append(b, "\nreading the log: "+err.Error()...)
 		}
 		logc <- b
 	}()
-	select {
-	case <-done:
-	case <-time.After(stopTimeout):
-		t.Fatalf("master %d still runs %s after SIGTERM with its log stalled", pid, stopTimeout)
-	}
-	if code := cmd.ProcessState.ExitCode(); code != 0 {
-		t.Errorf("the master exited with %s after SIGTERM, want exit status 0", cmd.ProcessState)
-	}
+	m.waitExitOK(t, "SIGTERM with its log stalled")
 	var b []byte
 	select {
 	case b = <-logc:
@@ -461,18 +421,32 @@ func TestMasterSurvivesStalledStderr(t *testing.T) {
 	}
 }
 
-// A master whose stderr is a pipe that closes (a log shipper restarting,
-// `starlight ... 2>&1 | head`) keeps serving: its log lines are lost, the
-// server is not.
-func TestMasterSurvivesClosedStderr(t *testing.T) {
-	t.Parallel()
+// pipedMaster is a starlight master whose stderr is a pipe the test holds:
+// a server with its pid, appPath, cmd, addr and done only.
+type pipedMaster struct {
+	*server
+	log *os.File // the pipe's read end
+}
+
+// startPiped starts starlight with args, -l on a free port and the test
+// app, its stderr the write end of a pipe of pipeSize bytes (0: the
+// default). At cleanup the master's group is killed and no worker may
+// remain.
+func startPiped(t *testing.T, pipeSize int, args ...string) *pipedMaster {
+	t.Helper()
 	app := testApp(t)
 	addr := "127.0.0.1:" + itoa(freePort(t))
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(starlightBin, "--workers", "2", "-l", addr, app)
+	t.Cleanup(func() { r.Close() })
+	if pipeSize > 0 {
+		if _, err := unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, pipeSize); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(starlightBin, append(args, "-l", addr, app)...)
 	cmd.Env = childEnv()
 	cmd.Stderr = w
 	err = startCmd(cmd)
@@ -480,22 +454,43 @@ func TestMasterSurvivesClosedStderr(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid := cmd.Process.Pid
-	done := make(chan struct{})
+	m := &pipedMaster{server: &server{pid: cmd.Process.Pid, appPath: app, cmd: cmd, addr: addr, done: make(chan struct{})}, log: r}
 	go func() {
 		cmd.Wait()
-		close(done)
+		close(m.done)
 	}()
 	t.Cleanup(func() {
-		syscall.Kill(-pid, syscall.SIGKILL)
-		<-done
+		syscall.Kill(-m.pid, syscall.SIGKILL)
+		<-m.done
 		assertNothingLeft(t, app)
 	})
-	master := &server{pid: pid, appPath: app} // for workers() only: its stderr is the pipe
+	return m
+}
+
+// waitExitOK fails the test unless the master exits with status 0 within
+// stopTimeout (after what, for the message).
+func (m *pipedMaster) waitExitOK(t *testing.T, after string) {
+	t.Helper()
+	select {
+	case <-m.done:
+	case <-time.After(stopTimeout):
+		t.Fatalf("master %d still runs %s after %s", m.pid, stopTimeout, after)
+	}
+	if code := m.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("the master exited with %s after %s, want exit status 0", m.cmd.ProcessState, after)
+	}
+}
+
+// A master whose stderr is a pipe that closes (a log shipper restarting,
+// `starlight ... 2>&1 | head`) keeps serving: its log lines are lost, the
+// server is not.
+func TestMasterSurvivesClosedStderr(t *testing.T) {
+	t.Parallel()
+	m := startPiped(t, 0, "--workers", "2")
 
 	// Read the log until both workers are ready, then close it.
-	r.SetReadDeadline(time.Now().Add(startTimeout))
-	br := bufio.NewReader(r)
+	m.log.SetReadDeadline(time.Now().Add(startTimeout))
+	br := bufio.NewReader(m.log)
 	for ready := 0; ready < 2; {
 		line, err := br.ReadString('\n')
 		if err != nil {
@@ -505,27 +500,17 @@ func TestMasterSurvivesClosedStderr(t *testing.T) {
 			ready++
 		}
 	}
-	r.Close()
+	m.log.Close()
 
 	// The master logs the signal, and the new worker, into the closed pipe.
-	if err := syscall.Kill(pid, syscall.SIGTTIN); err != nil {
-		t.Fatal(err)
-	}
-	exited := func() bool {
-		select {
-		case <-done:
-			return true
-		default:
-			return false
-		}
-	}
-	eventually(t, startTimeout, "3 workers after SIGTTIN", func() bool { return exited() || len(master.workers()) == 3 })
-	if exited() {
-		t.Fatalf("the master exited: %s", cmd.ProcessState)
+	m.signal(t, syscall.SIGTTIN)
+	eventually(t, startTimeout, "3 workers after SIGTTIN", func() bool { return m.exited() || len(m.workers()) == 3 })
+	if m.exited() {
+		t.Fatalf("the master exited: %s", m.cmd.ProcessState)
 	}
 	c := newClient(false)
 	for range 10 {
-		resp, err := c.Get("http://" + addr + "/pid")
+		resp, err := c.Get("http://" + m.addr + "/pid")
 		if err != nil {
 			t.Fatalf("GET /pid after stderr closed: %v", err)
 		}
@@ -534,18 +519,9 @@ func TestMasterSurvivesClosedStderr(t *testing.T) {
 			t.Fatalf("GET /pid after stderr closed: %s", resp.Status)
 		}
 	}
-	if exited() {
-		t.Fatalf("the master exited: %s", cmd.ProcessState)
+	if m.exited() {
+		t.Fatalf("the master exited: %s", m.cmd.ProcessState)
 	}
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-done:
-	case <-time.After(stopTimeout):
-		t.Fatalf("master %d still runs %s after SIGTERM", pid, stopTimeout)
-	}
-	if code := cmd.ProcessState.ExitCode(); code != 0 {
-		t.Errorf("the master exited with %s after SIGTERM, want exit status 0", cmd.ProcessState)
-	}
+	m.signal(t, syscall.SIGTERM)
+	m.waitExitOK(t, "SIGTERM")
 }
