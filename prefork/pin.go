@@ -52,18 +52,15 @@ func (m *Master) pin(path string, gen int) string {
 		return path
 	}
 	target := fmt.Sprintf("/proc/self/fd/%d", fd)
-	dir := filepath.Join(m.buildDir, "exec-"+strconv.Itoa(gen))
+	dir := filepath.Join(m.buildDir, "exec-"+strconv.Itoa(gen)) // new: gen only grows
 	link := filepath.Join(dir, filepath.Base(path))
-	if _, err := os.Stat(target); err != nil { // no /proc here
-		unix.Close(fd)
-		return path
+	if _, err = os.Stat(target); err == nil { // else no /proc here
+		err = os.Mkdir(dir, 0o700)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		unix.Close(fd)
-		return path
+	if err == nil {
+		err = os.Symlink(target, link)
 	}
-	os.Remove(link)
-	if err := os.Symlink(target, link); err != nil {
+	if err != nil {
 		unix.Close(fd)
 		return path
 	}
