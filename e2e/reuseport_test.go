@@ -136,6 +136,9 @@ func TestReusePortGivesEachWorkerItsOwnSocket(t *testing.T) {
 	if err := syscall.Kill(victim, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	// kill(2) returns before every thread has stopped: one still running
+	// could accept a connection of the load, which the SIGKILL would lose.
+	eventually(t, startTimeout, "every thread of the worker stopped", func() bool { return stopped(victim) })
 	r = duringLoad(s, c, 400, func() {
 		if !poll(startTimeout, func() bool { return acceptQueue(s.port, before[victim][0]) > 0 }) {
 			t.Errorf("no connection waits on the stopped worker's socket after %s", startTimeout)
@@ -201,4 +204,18 @@ func scaleDownUnderLoad(t *testing.T, s *server, c *http.Client, want, total int
 		t.Errorf("%d of %d requests failed while scaling down to %d: %s", n, r.requests.Load(), want, r.errs.String())
 	}
 	return s.waitPool(t, want, startTimeout)
+}
+
+// stopped reports whether every thread of pid is stopped (SIGSTOP).
+func stopped(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, task := range tasks {
+		if p, ok := readProc(atoi(task.Name())); !ok || p.state != 'T' {
+			return false
+		}
+	}
+	return true
 }
