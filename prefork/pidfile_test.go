@@ -1,0 +1,57 @@
+package prefork
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestPidFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.pid")
+	lock, err := writePidFile(path, os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	if strings.TrimSpace(string(b)) != strconv.Itoa(os.Getpid()) {
+		t.Fatalf("pid file holds %q", b)
+	}
+	// Ours is running and holds its lock: a second server is refused and
+	// the file kept.
+	if _, err := writePidFile(path, 1); err == nil || !strings.Contains(err.Error(), "running process "+strconv.Itoa(os.Getpid())) {
+		t.Fatalf("second write: %v", err)
+	}
+	// The same pid, but nobody holds the lock: the pid belongs to another
+	// process now (a reboot), and the file is stale.
+	lock.Close()
+	lock, err = writePidFile(path, os.Getpid())
+	if err != nil {
+		t.Fatalf("an unlocked pid file of a live process not replaced: %v", err)
+	}
+	lock.Close()
+	// A stale one (its process gone) is replaced.
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(path, []byte(strconv.Itoa(dead.Process.Pid)+"\n"), 0o644)
+	lock, err = writePidFile(path, os.Getpid())
+	if err != nil {
+		t.Fatalf("stale pid file not replaced: %v", err)
+	}
+	defer lock.Close()
+	removePidFile(path, 12345) // not ours: kept
+	if _, err := os.Stat(path); err != nil {
+		t.Fatal("removed someone else's pid file")
+	}
+	removePidFile(path, os.Getpid())
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatal("pid file left behind")
+	}
+	if _, err := writePidFile("/nonexistent-dir/x.pid", 1); err == nil {
+		t.Fatal("pid file in a missing directory accepted")
+	}
+}
