@@ -128,6 +128,21 @@ func freePort(t testing.TB) int {
 	return port
 }
 
+// freeDualPort returns a port free on both 127.0.0.1 and ::1 a moment ago.
+func freeDualPort(t *testing.T) int {
+	t.Helper()
+	for i := 0; i < 20; i++ {
+		port := freePort(t)
+		ln, err := net.Listen("tcp6", "[::1]:"+itoa(port))
+		if err == nil {
+			ln.Close()
+			return port
+		}
+	}
+	t.Fatal("no port free on both 127.0.0.1 and ::1")
+	return 0
+}
+
 // childEnv is this process's environment without what would make the
 // master or its workers behave differently (systemd, a worker spec), plus
 // extra.
@@ -299,6 +314,16 @@ func startArgv(t testing.TB, app string, argv []string, env []string, files ...*
 		close(s.done)
 	}()
 	t.Cleanup(s.cleanup)
+	return s
+}
+
+// startServer runs starlight with args and app, and waits until n workers
+// are ready (read from the master's log on stderr).
+func startServer(t *testing.T, app string, n int, args ...string) *server {
+	t.Helper()
+	argv := append([]string{starlightBin, "--workers", itoa(n)}, args...)
+	s := startArgv(t, app, append(argv, app), nil)
+	s.waitPool(t, n, startTimeout)
 	return s
 }
 
@@ -493,18 +518,30 @@ func (s *server) url(path string) string {
 	return "http://" + s.addr + path
 }
 
-// get fetches path and returns the status and the body.
+// get fetches path (see url) and returns the status and the body.
 func (s *server) get(c *http.Client, path string) (int, string, error) {
-	resp, err := c.Get(s.url(path))
+	return fetch(c, s.url(path))
+}
+
+// fetch GETs url and returns the status and the body.
+func fetch(c *http.Client, url string) (int, string, error) {
+	resp, err := c.Get(url)
 	if err != nil {
 		return 0, "", err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return resp.StatusCode, string(body), err
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// mustFetch GETs url and fails the test unless the answer is 200.
+func mustFetch(t *testing.T, c *http.Client, url string) string {
+	t.Helper()
+	code, body, err := fetch(c, url)
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("GET %s: %d %q %v", url, code, body, err)
 	}
-	return resp.StatusCode, string(body), nil
+	return body
 }
 
 // whoami asks /pid which worker answers, and its generation.
@@ -530,6 +567,15 @@ func (s *server) whoami(c *http.Client) (pid int, gen string, err error) {
 	return pid, gen, nil
 }
 
+// pidOf parses the worker pid out of a /pid answer.
+func pidOf(body string) int {
+	f := strings.Fields(body)
+	if len(f) == 0 {
+		return 0
+	}
+	return atoi(f[0])
+}
+
 // newClient returns an HTTP client with no proxy; keepAlive false opens a
 // connection for every request.
 func newClient(keepAlive bool) *http.Client {
@@ -540,6 +586,23 @@ func newClient(keepAlive bool) *http.Client {
 			DisableKeepAlives:   !keepAlive,
 			MaxIdleConnsPerHost: 16,
 			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		},
+	}
+}
+
+// unixHTTP is a client whose every request goes to the unix socket at
+// path (an abstract one when it starts with @); the URL's host is
+// ignored.
+func unixHTTP(path string) *http.Client {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	return &http.Client{
+		Timeout: requestTimeout,
+		Transport: &http.Transport{
+			Proxy:             nil,
+			DisableKeepAlives: true,
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return d.DialContext(ctx, "unix", path)
+			},
 		},
 	}
 }
@@ -690,6 +753,65 @@ func alive(pid int) bool {
 	return ok && p.state != 'Z'
 }
 
+// argvHolding lists the live processes with arg among their arguments.
+func argvHolding(arg string) []int {
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || !alive(pid) {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		if slices.Contains(strings.Split(string(b), "\x00"), arg) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// killArgvHolding kills, at cleanup, whatever still runs with arg among its
+// arguments (a daemon is no child of the test).
+func killArgvHolding(t *testing.T, arg string) {
+	t.Cleanup(func() {
+		for _, pid := range argvHolding(arg) {
+			t.Errorf("process %d (with %s) still runs at the end of the test; killing it", pid, arg)
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+}
+
+// statFields returns the fields of /proc/PID/stat after the command name:
+// state, ppid, pgrp, session, tty_nr, ...
+func statFields(t *testing.T, pid int) []string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + itoa(pid) + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return strings.Fields(string(b[i+2:]))
+}
+
+// procStatus reads /proc/PID/status into a map of its fields.
+func procStatus(t *testing.T, pid int) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + itoa(pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			m[k] = strings.Join(strings.Fields(v), " ")
+		}
+	}
+	return m
+}
+
 func itoa(n int) string { return strconv.Itoa(n) }
 
 func atoi(s string) int {
@@ -747,6 +869,24 @@ func runStarlightEnv(t testing.TB, dir string, env []string, args ...string) (in
 	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
 }
 
+// runFailing runs starlight with args, which should fail to start, and
+// returns its exit status and stderr. Unlike runStarlight, it gives up
+// (failing the test) after startTimeout: a server that starts when it
+// should not is soon noticed, and killed at cleanup with its workers.
+func runFailing(t *testing.T, app string, args ...string) (int, string) {
+	t.Helper()
+	s := startArgv(t, app, append([]string{starlightBin}, args...), nil)
+	select {
+	case <-s.done:
+	case <-time.After(startTimeout):
+		t.Fatalf("starlight %s: still running after %s; stderr:\n%s", strings.Join(args, " "), startTimeout, s.stderr)
+	}
+	if out := s.stdout.String(); out != "" {
+		t.Errorf("starlight %s: stdout %q, want nothing", strings.Join(args, " "), out)
+	}
+	return s.exitCode, s.stderr.String()
+}
+
 // assertNothingLeft fails the test if a process runs app.
 func assertNothingLeft(t testing.TB, app string) {
 	t.Helper()
@@ -772,4 +912,174 @@ func waitGone(timeout time.Duration, match func(proc) bool) []int {
 		return len(left) == 0
 	})
 	return left
+}
+
+// seenPIDs GETs /pid through c (at most max times) until every pid of
+// want has answered, and returns the pids that answered.
+func seenPIDs(c *http.Client, url string, want []int, max int) map[int]bool {
+	seen := map[int]bool{}
+	for i := 0; i < max; i++ {
+		if _, body, err := fetch(c, url); err == nil {
+			seen[pidOf(body)] = true
+		}
+		all := true
+		for _, p := range want {
+			all = all && seen[p]
+		}
+		if all {
+			break
+		}
+	}
+	return seen
+}
+
+// fileCount counts the lines of the file at path that match re.
+func fileCount(path string, re *regexp.Regexp) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if re.MatchString(line) {
+			n++
+		}
+	}
+	return n
+}
+
+// fileHas reports whether the file at path has a line matching re.
+func fileHas(path string, re *regexp.Regexp) bool { return fileCount(path, re) > 0 }
+
+func waitFileLine(t *testing.T, path string, re *regexp.Regexp) {
+	t.Helper()
+	eventually(t, 10*time.Second, fmt.Sprintf("a line of %s matching %s", path, re), func() bool { return fileHas(path, re) })
+}
+
+// staleSocket leaves a unix socket file at path that nothing listens on,
+// as a server killed without cleaning up would.
+func staleSocket(t *testing.T, path string) {
+	t.Helper()
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	ln.Close()
+	if st, err := os.Lstat(path); err != nil || st.Mode()&os.ModeSocket == 0 {
+		t.Fatalf("stale socket %s not left on disk: %v", path, err)
+	}
+}
+
+func isSocketFile(path string) bool {
+	st, err := os.Lstat(path)
+	return err == nil && st.Mode()&os.ModeSocket != 0
+}
+
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}
+
+// closedPort reports whether a TCP connection to addr is refused.
+func closedPort(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err == nil {
+		c.Close()
+		return false
+	}
+	return errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// reOneLine is the shape of a start failure: one line naming the problem.
+var reOneLine = regexp.MustCompile(`^starlight: [^\n]+\n$`)
+
+// lookupEtc finds the id of name in /etc/passwd or /etc/group.
+func lookupEtc(file, name string) (int, bool) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) >= 3 && f[0] == name {
+			id, err := strconv.Atoi(f[2])
+			return id, err == nil
+		}
+	}
+	return 0, false
+}
+
+// notifyListener receives what the server sends to $NOTIFY_SOCKET.
+type notifyListener struct {
+	path string
+	msgs chan notifyMsg
+}
+
+type notifyMsg struct {
+	at   time.Time
+	text string
+}
+
+func listenNotify(t *testing.T) *notifyListener {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "notify")
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &notifyListener{path: path, msgs: make(chan notifyMsg, 64)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 4096)
+		for {
+			k, _, err := c.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			n.msgs <- notifyMsg{time.Now(), string(buf[:k])}
+		}
+	}()
+	t.Cleanup(func() { c.Close(); <-done })
+	return n
+}
+
+// next returns the next message, failing the test if none comes in time.
+func (n *notifyListener) next(t *testing.T, what string) notifyMsg {
+	t.Helper()
+	select {
+	case m := <-n.msgs:
+		return m
+	case <-time.After(15 * time.Second):
+		t.Fatalf("no notification after 15s; want %s", what)
+		return notifyMsg{}
+	}
+}
+
+// rest returns the messages received and not yet taken, up to now: those
+// sent before this call, which a mark it sends itself follows.
+func (n *notifyListener) rest(t *testing.T) []notifyMsg {
+	t.Helper()
+	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: n.path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const mark = "END-OF-TEST"
+	if _, err := c.Write([]byte(mark)); err != nil {
+		t.Fatal(err)
+	}
+	var rest []notifyMsg
+	for {
+		m := n.next(t, "the test's own mark")
+		if m.text == mark {
+			return rest
+		}
+		rest = append(rest, m)
+	}
+}
+
+func hasLine(text, line string) bool {
+	return slices.Contains(strings.Split(text, "\n"), line)
 }
