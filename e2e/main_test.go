@@ -1,10 +1,15 @@
 // Package e2e tests the starlight command end to end: the real master and
 // worker binaries, real sockets on 127.0.0.1, real signals. TestMain builds
 // cmd/starlight and the test app (testdata/app) once; every test starts its
-// own master on a free port and checks that no worker outlives it.
+// own master on a free port and checks that no worker outlives it. With
+// -short the package is skipped, for a quick loop over the unit tests.
+//
+// The helpers every test uses are in harness_test.go; the tests are in
+// files named for the area they cover.
 package e2e
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -23,6 +28,11 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	flag.Parse() // testing.Short reads the flags
+	if testing.Short() {
+		fmt.Println("e2e: skipped with -short: these tests start the real starlight binary; run without -short for them")
+		return 0
+	}
 	if runtime.GOOS != "linux" {
 		fmt.Println("e2e: skipped: these tests read /proc and need Linux")
 		return 0
