@@ -232,21 +232,26 @@ func reopenOnto(path string, fd int) error {
 }
 
 // watchMaster drains the worker when the master is gone: the pipe it holds
-// reports EOF, or this process has been handed to another parent.
+// reports EOF, or this process has been handed to another parent. Its
+// ticks are also the worker's heartbeat: a slot not stamped for
+// --worker-timeout tells the master that this process no longer runs
+// goroutines (stopped, or a runtime that is stuck).
 func watchMaster(s *server, pipe *os.File, masterPID int) {
 	done := make(chan struct{})
 	go func() {
 		io.Copy(io.Discard, pipe) // returns at EOF: the master's end closed
 		close(done)
 	}()
-	tick := time.NewTicker(500 * time.Millisecond)
+	tick := time.NewTicker(heartbeatInterval)
 	defer tick.Stop()
+	s.slot.Heartbeat.Store(time.Now().UnixNano())
 	for {
 		select {
 		case <-done:
 			s.drain(scoreboard.ExitOrphan)
 			return
-		case <-tick.C:
+		case now := <-tick.C:
+			s.slot.Heartbeat.Store(now.UnixNano())
 			if masterPID > 0 && os.Getppid() != masterPID {
 				s.drain(scoreboard.ExitOrphan)
 				return
@@ -254,6 +259,10 @@ func watchMaster(s *server, pipe *os.File, masterPID int) {
 		}
 	}
 }
+
+// heartbeatInterval is how often a worker stamps its slot; the master's
+// --worker-timeout is at least a second, twice this.
+const heartbeatInterval = 500 * time.Millisecond
 
 // serveAlone is the app run by hand: one process, no master.
 func serveAlone(h http.Handler) error {

@@ -12,6 +12,7 @@ const (
 	DefaultMaxKeepaliveReqs = 1
 	DefaultMainProcessDelay = 100 * time.Millisecond
 	DefaultGracefulTimeout  = 30 * time.Second
+	DefaultWorkerTimeout    = 30 * time.Second
 	DefaultEnv              = "development"
 
 	// MaxWorkers bounds --max-workers and scaling up; the scoreboard has
@@ -50,6 +51,13 @@ type Config struct {
 	SpawnInterval    time.Duration // 0 = start workers as fast as they come up
 	MainProcessDelay time.Duration // how often the master looks over the pool
 	GracefulTimeout  time.Duration // how long a graceful stop waits before killing
+	// WorkerTimeout (--worker-timeout): a ready worker whose heartbeat
+	// stops for this long is frozen: its stacks are logged, it is killed
+	// and replaced. 0 = off.
+	WorkerTimeout time.Duration
+	// MaxWorkerMemory (--max-worker-memory): a worker whose resident
+	// size passes it is recycled, in bytes. 0 = no limit.
+	MaxWorkerMemory uint64
 
 	// HTTP.
 	Timeout          time.Duration
@@ -92,6 +100,7 @@ func DefaultConfig() Config {
 		MaxReqsPerChild:  DefaultMaxReqsPerChild,
 		MainProcessDelay: DefaultMainProcessDelay,
 		GracefulTimeout:  DefaultGracefulTimeout,
+		WorkerTimeout:    DefaultWorkerTimeout,
 		Timeout:          DefaultTimeout,
 		KeepaliveTimeout: DefaultKeepaliveTimeout,
 		MaxKeepaliveReqs: DefaultMaxKeepaliveReqs,

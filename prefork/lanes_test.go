@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -150,7 +151,7 @@ func newPoolSim(t *testing.T, lanes, workers int) *poolSim {
 		s.next++
 		return &proc{pid: s.next, slot: slot, gen: gen, started: now, lanes: lanes}, nil
 	}
-	m.stopProc = func(*proc) {}
+	m.signalProc = func(*proc, syscall.Signal) {}
 	return s
 }
 
@@ -159,7 +160,7 @@ func newPoolSim(t *testing.T, lanes, workers int) *poolSim {
 func (s *poolSim) step() {
 	s.m.reconcile(time.Now())
 	for pid, p := range s.m.procs {
-		if p.retiring != "" {
+		if p.retire != notRetired {
 			delete(s.m.procs, pid)
 			s.m.freeSlots = append(s.m.freeSlots, p.slot)
 		} else {

@@ -11,19 +11,34 @@ import (
 // that a master whose app cannot start can say why in its last message,
 // wherever the output itself went (a log file, /dev/null under -D, a
 // dashboard that is about to close).
+//
+// It also keeps, once asked to (captureStacks), what a frozen worker
+// writes after it: the goroutine stacks it dumps on SIGQUIT.
 type lastWords struct {
-	done atomic.Bool // the worker is ready: keep nothing more
+	done      atomic.Bool // the worker is ready: keep nothing more
+	capturing atomic.Bool // keep everything, up to maxStacks
 
 	mu    sync.Mutex
 	first string // the first line of a Go panic or fatal error, if any
 	last  string // the last non-blank line
+	dump  []byte // what came since captureStacks
 }
+
+// maxStacks bounds the stacks kept for an event (the log has them all).
+const maxStacks = 64 << 10
 
 // maxWord bounds each line kept.
 const maxWord = 300
 
 // keep takes a batch of whole lines from the worker's stderr.
 func (l *lastWords) keep(batch []byte) {
+	if l.capturing.Load() {
+		l.mu.Lock()
+		if room := maxStacks - len(l.dump); room > 0 {
+			l.dump = append(l.dump, batch[:min(len(batch), room)]...)
+		}
+		l.mu.Unlock()
+	}
 	if l.done.Load() {
 		return
 	}
@@ -53,4 +68,14 @@ func (l *lastWords) said() string {
 		return l.first
 	}
 	return l.last
+}
+
+// captureStacks starts keeping everything the worker writes.
+func (l *lastWords) captureStacks() { l.capturing.Store(true) }
+
+// stacks is what the worker wrote since captureStacks.
+func (l *lastWords) stacks() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.TrimRight(string(l.dump), "\n")
 }

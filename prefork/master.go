@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,39 +61,43 @@ type Master struct {
 
 	watcher *watcher.Watcher
 
-	// startProc starts a worker (startWorker) and stopProc asks one to
-	// exit (SIGTERM); the pool's unit tests replace them.
-	startProc func(gen int, binary string, slot int, lanes []int, now time.Time) (*proc, error)
-	stopProc  func(p *proc)
+	// startProc starts a worker (startWorker), signalProc sends one a
+	// signal and rss reads its resident size; the pool's unit tests
+	// replace them.
+	startProc  func(gen int, binary string, slot int, lanes []int, now time.Time) (*proc, error)
+	signalProc func(p *proc, sig syscall.Signal)
+	rss        func(pid int) uint64
 
 	// Owned by the loop goroutine.
-	procs       map[int]*proc // by pid
-	freeSlots   []int
-	gen         int    // generation new workers of the current build get
-	binary      string // executable of that generation
-	lastGen     int    // highest generation number handed out
-	target      int
-	roll        *rollout
-	building    context.CancelFunc
-	lastSpawn   time.Time
-	lastRetire  time.Time
-	crashStreak int
-	lastCrash   time.Time
-	backoffTill time.Time
-	startFails  int  // workers in a row that exited before ready
-	everReady   bool // some worker of this master was ready once
-	halted      string
-	stopping    int // 0 running, 1 graceful, 2 immediate
-	stopBy      time.Time
-	exitCode    int
-	lastErr     string
-	announced   bool // told systemd / the daemon launcher that we serve
-	live        bool // Start is done: the observer shows what happens
-	id          *identity
-	tlsPEM      []byte   // certificate and key read before switching user, or nil
-	tlsMemfd    *os.File // tlsPEM as workers get it (see tlsPEMFile)
-	pidFile     bool     // we wrote cfg.PidFile
-	pidLock     *os.File // cfg.PidFile, open and locked while we run
+	procs      map[int]*proc // by pid
+	freeSlots  []int
+	gen        int    // generation new workers of the current build get
+	binary     string // executable of that generation
+	lastGen    int    // highest generation number handed out
+	target     int
+	roll       *rollout
+	building   context.CancelFunc
+	lastSpawn  time.Time
+	lastRetire time.Time
+	crash      crashState
+	startFails int  // workers in a row that exited before ready
+	everReady  bool // some worker of this master was ready once
+	halted     string
+	stopping   stopMode
+	stopBy     time.Time
+	// The watchdog's clock (watchdog.go): the last round, and when the
+	// master last resumed after a pause of its own.
+	lastWatch, watchFrom time.Time
+	lastMemCheck         time.Time
+	exitCode             int
+	lastErr              string
+	announced            bool // told systemd / the daemon launcher that we serve
+	live                 bool // Start is done: the observer shows what happens
+	id                   *identity
+	tlsPEM               []byte   // certificate and key read before switching user, or nil
+	tlsMemfd             *os.File // tlsPEM as workers get it (see tlsPEMFile)
+	pidFile              bool     // we wrote cfg.PidFile
+	pidLock              *os.File // cfg.PidFile, open and locked while we run
 
 	// Shared with Snapshot.
 	mu   sync.Mutex
@@ -130,20 +132,27 @@ type proc struct {
 	gen      int
 	started  time.Time
 	ready    bool
-	retiring string // why the master asked it to exit; "" if it did not
-	draining bool   // it said it drains on its own (budget, harakiri)
-	lanes    []int  // --reuse-port: the sockets it accepts on (see lanes.go)
-	words    lastWords
+	retire   retireReason // why the master asked it to exit; notRetired if it did not
+	why      string       // retire's wording, for the log
+	draining bool         // it said it drains on its own (budget, harakiri)
+	leftAt   time.Time    // when it stopped counting towards the pool
+	killed   killReason   // why the master sent it SIGKILL, if it did
+	// A frozen worker: how long its heartbeat had stopped, and when it
+	// is killed unless its stack dump ended it first.
+	frozenFor time.Duration
+	killAt    time.Time
+	lanes     []int // --reuse-port: the sockets it accepts on (see lanes.go)
+	words     lastWords
 }
 
 // serving reports whether p counts towards the pool: neither asked to exit
 // nor draining on its own. A draining worker has closed its listeners and
 // only finishes its requests, so its replacement starts at once.
-func (p *proc) serving() bool { return p.retiring == "" && !p.draining }
+func (p *proc) serving() bool { return p.retire == notRetired && !p.draining }
 
 type exitMsg struct {
-	p     *proc
-	state *os.ProcessState
+	p      *proc
+	status syscall.WaitStatus
 }
 
 type buildResult struct {
@@ -194,7 +203,8 @@ func New(cfg Config, obs Observer) (*Master, error) {
 		outw:    fileSink(os.Stdout),
 	}
 	m.startProc = m.startWorker
-	m.stopProc = func(p *proc) { syscall.Kill(p.pid, syscall.SIGTERM) }
+	m.signalProc = func(p *proc, sig syscall.Signal) { syscall.Kill(p.pid, sig) }
+	m.rss = rss
 	return m, nil
 }
 
@@ -543,7 +553,7 @@ func (m *Master) loop() {
 	for {
 		next := m.reconcile(time.Now())
 		m.publish()
-		if m.stopping > 0 && len(m.procs) == 0 {
+		if m.stopping != running && len(m.procs) == 0 {
 			return
 		}
 		if !next.IsZero() {
@@ -557,6 +567,7 @@ func (m *Master) loop() {
 		case p := <-m.drainc:
 			if m.procs[p.pid] == p {
 				p.draining = true
+				m.left(p, time.Now())
 			}
 		case s := <-m.sigc:
 			m.signal(s)
@@ -575,504 +586,13 @@ func (m *Master) loop() {
 	}
 }
 
-// reconcile starts and retires workers towards the wanted pool and
-// returns when it next wants to run (zero: only on an event).
-func (m *Master) reconcile(now time.Time) time.Time {
-	if m.stopping > 0 || m.halted != "" {
-		return time.Time{}
-	}
-	if r := m.roll; r != nil {
-		return m.reconcileRollout(now, r)
-	}
-	var alive []*proc
-	starting := 0
-	for _, p := range m.procs {
-		if p.serving() {
-			alive = append(alive, p)
-			if !p.ready {
-				starting++
-			}
-		}
-	}
-	for n := len(alive); n < m.target; n++ {
-		if m.crashStreak > 1 && starting > 0 {
-			break // after crashes, one worker at a time until one is ready
-		}
-		if len(m.procs) >= 2*m.target {
-			break // as many still finishing as serving: wait for exits
-		}
-		if later, ok := m.spawnNow(now); !ok {
-			return later
-		}
-		starting++
-	}
-	if starting == 0 && len(m.procs) < m.laneCount()+m.target && m.lanesUnfilled(m.gen) {
-		// --reuse-port, scaled down: a worker for the lanes of a
-		// position nobody holds; the workers it covers go once it serves.
-		// (At most one worker per lane may be finishing meanwhile.)
-		if later, ok := m.spawnNow(now); !ok {
-			return later
-		}
-	}
-	for n := len(alive); n > m.target; n-- {
-		p := m.pickRetiree(alive, alive, true)
-		if p == nil {
-			break // each holds a lane no other ready worker holds
-		}
-		m.retire(p, "scaled down")
-		alive = removeProc(alive, p)
-	}
-	return time.Time{}
-}
-
-// reconcileRollout replaces the old generations with r.gen one worker at a
-// time: start one new worker, and when it is ready, retire one old one.
-func (m *Master) reconcileRollout(now time.Time, r *rollout) time.Time {
-	var fresh, old []*proc
-	freshStarting := 0
-	for _, p := range m.procs {
-		if !p.serving() {
-			continue
-		}
-		if p.gen == r.gen {
-			fresh = append(fresh, p)
-			if !p.ready {
-				freshStarting++
-			}
-		} else {
-			old = append(old, p)
-		}
-	}
-	freshReady := len(fresh) - freshStarting
-	for len(old) > 0 && freshReady+len(old) > m.target {
-		if iv := m.cfg.SpawnInterval; iv > 0 && now.Sub(m.lastRetire) < iv {
-			return m.lastRetire.Add(iv)
-		}
-		p := m.pickRetiree(old, slices.Concat(fresh, old), false)
-		if p == nil {
-			break // --reuse-port: each holds a lane no ready worker shares yet
-		}
-		m.retire(p, "replaced by generation "+strconv.Itoa(r.gen))
-		m.lastRetire = now
-		old = removeProc(old, p)
-	}
-	if (len(fresh) < m.target || m.lanesUnfilled(r.gen)) && freshStarting == 0 {
-		if wait := m.spawnWait(now); !wait.IsZero() {
-			return wait
-		}
-		if err := m.spawn(r.gen, r.binary); err != nil {
-			m.rollback(err.Error())
-			return time.Time{}
-		}
-		return time.Time{}
-	}
-	if freshReady >= m.target && len(old) == 0 {
-		if !m.oldStopAccepting(r.gen) {
-			return now.Add(5 * time.Millisecond) // look again soon
-		}
-		m.finishRollout(r)
-	}
-	return time.Time{}
-}
-
-// oldStopAccepting reports whether every worker of a generation other
-// than gen has stopped accepting (its slot says Exiting once it closed its
-// listeners) or is gone: only then does every new connection reach gen.
-func (m *Master) oldStopAccepting(gen int) bool {
-	for _, p := range m.procs {
-		if p.gen != gen && m.board.Slot(p.slot).State.Load() != scoreboard.Exiting {
-			return false
-		}
-	}
-	return true
-}
-
-// spawnNow starts a worker of the current generation if one may start now.
-// If not, or if the start failed, it returns when to try again.
-func (m *Master) spawnNow(now time.Time) (later time.Time, ok bool) {
-	if wait := m.spawnWait(now); !wait.IsZero() {
-		return wait, false
-	}
-	if err := m.spawn(m.gen, m.binary); err != nil {
-		m.emit(Event{Kind: EventError, Message: err.Error()})
-		m.startFailed(now, "could not be started", err.Error(), false)
-		if m.halted != "" || m.stopping > 0 {
-			return time.Time{}, false
-		}
-		return m.backoffTill, false
-	}
-	return time.Time{}, true
-}
-
-// spawnWait returns when the next spawn may happen, or zero for now.
-func (m *Master) spawnWait(now time.Time) time.Time {
-	if now.Before(m.backoffTill) {
-		return m.backoffTill
-	}
-	if iv := m.cfg.SpawnInterval; iv > 0 && !m.lastSpawn.IsZero() && now.Sub(m.lastSpawn) < iv {
-		return m.lastSpawn.Add(iv)
-	}
-	return time.Time{}
-}
-
-// pickRetiree picks one of ps to retire: a worker still starting, else an
-// idle one, else the youngest. With --reuse-port only one that can go
-// without leaving a lane to wait (other ready workers of pool hold its
-// lanes) and, with keepPositions, without emptying a position of the
-// current target (see spare); nil if there is none.
-func (m *Master) pickRetiree(ps, pool []*proc, keepPositions bool) *proc {
-	if m.laneCount() > 0 {
-		var spare []*proc
-		for _, p := range ps {
-			if m.spare(p, pool, keepPositions) {
-				spare = append(spare, p)
-			}
-		}
-		ps = spare
-	}
-	if len(ps) == 0 {
-		return nil
-	}
-	best := ps[0]
-	score := func(p *proc) int {
-		if !p.ready {
-			return 2
-		}
-		if m.board.Slot(p.slot).Active.Load() == 0 {
-			return 1
-		}
-		return 0
-	}
-	for _, p := range ps[1:] {
-		if s, b := score(p), score(best); s > b || (s == b && p.started.After(best.started)) {
-			best = p
-		}
-	}
-	return best
-}
-
-func removeProc(ps []*proc, p *proc) []*proc {
-	for i, q := range ps {
-		if q == p {
-			return append(ps[:i], ps[i+1:]...)
-		}
-	}
-	return ps
-}
-
-// retire asks a worker to finish its requests and exit.
-func (m *Master) retire(p *proc, why string) {
-	p.retiring = why
-	m.stopProc(p)
-}
-
-// budget draws a worker's request budget.
-func (m *Master) budget() uint64 {
-	max, min := m.cfg.MaxReqsPerChild, m.cfg.MinReqsPerChild
-	if max == 0 {
-		if min > 0 {
-			return min + rand.Uint64N(min+1) // [min, 2*min]: unlimited max, but min asked for recycling
-		}
-		return 0
-	}
-	if min == 0 || min >= max {
-		return max
-	}
-	return min + rand.Uint64N(max-min+1)
-}
-
-func (m *Master) noteCrash(now time.Time) {
-	m.crashStreak++
-	m.lastCrash = now
-	if m.crashStreak > 1 {
-		d := 100 * time.Millisecond << min(m.crashStreak-2, 10)
-		if d > maxBackoff {
-			d = maxBackoff
-		}
-		m.backoffTill = now.Add(d)
-		m.emit(Event{Kind: EventBackoff, Message: fmt.Sprintf("%d crashes in a row: next worker in %s", m.crashStreak, d.Round(time.Millisecond))})
-	}
-}
-
-// housekeeping runs every main-process-delay: deadlines and streaks.
-func (m *Master) housekeeping(now time.Time) {
-	if m.crashStreak > 0 && now.Sub(m.lastCrash) > crashQuiet {
-		m.crashStreak = 0
-	}
-	if m.stopping == 1 && now.After(m.stopBy) {
-		m.emit(Event{Kind: EventStopping, Message: fmt.Sprintf("graceful stop took over %s: killing %s", m.cfg.GracefulTimeout, plural(len(m.procs), "worker"))})
-		m.forceStop()
-	}
-	for _, p := range m.procs {
-		if !p.ready && p.retiring == "" && now.Sub(p.started) > readyTimeout {
-			p.retiring = "not ready after " + readyTimeout.String()
-			syscall.Kill(p.pid, syscall.SIGKILL)
-		}
-	}
-}
-
-// readied handles a worker's ready byte.
-func (m *Master) readied(p *proc) {
-	if m.procs[p.pid] != p || p.ready {
-		return
-	}
-	p.ready = true
-	p.words.done.Store(true)
-	m.everReady = true
-	m.startFails = 0
-	m.halted = "" // it can start after all
-	if m.roll != nil && p.gen == m.roll.gen {
-		m.roll.fails = 0
-	}
-	m.emit(Event{Kind: EventReady, PID: p.pid, Slot: p.slot, Generation: p.gen,
-		Message: fmt.Sprintf("worker %d ready (generation %d) in %s", p.pid, p.gen, time.Since(p.started).Round(time.Millisecond))})
-	if !m.announced {
-		ready := 0
-		for _, q := range m.procs {
-			if q.ready {
-				ready++
-			}
-		}
-		if ready >= m.target {
-			m.announced = true
-			sdNotify(fmt.Sprintf("READY=1\nMAINPID=%d\nSTATUS=serving with %s", os.Getpid(), plural(ready, "worker")))
-			m.flushLogs() // the lines so far are in the log when -D returns
-			daemonReport(nil)
-		}
-	}
-}
-
-// reaped handles a worker's exit.
-func (m *Master) reaped(e exitMsg) {
-	p := e.p
-	now := time.Now()
-	if m.procs[p.pid] == p {
-		delete(m.procs, p.pid)
-	}
-	slot := m.board.Slot(p.slot)
-	reqs := slot.Requests.Load()
-	reason := slot.ExitReason.Load()
-	// Requests begun and never ended (the worker was killed), or cut when
-	// its grace period ran out.
-	inFlight := max(slot.Active.Load(), slot.Cut.Load())
-	if cut := uint64(slot.Cut.Load()); cut > 0 && reqs >= cut {
-		reqs -= cut // the cut requests' handlers ended after the cut: not served
-	}
-	wasReady := p.ready || slot.State.Load() != scoreboard.Starting
-	slot.State.Store(scoreboard.Free)
-	slot.PID.Store(0)
-	m.freeSlots = append(m.freeSlots, p.slot)
-	m.mu.Lock()
-	m.view.retired += reqs
-	m.mu.Unlock()
-	m.removeStaleBinary()
-
-	ws, _ := e.state.Sys().(syscall.WaitStatus)
-	code := e.state.ExitCode()
-	ev := Event{PID: p.pid, Slot: p.slot, Generation: p.gen, Requests: reqs, ExitCode: code}
-	how := "exit status " + strconv.Itoa(code)
-	if ws.Signaled() {
-		ev.Signal = signalName(ws.Signal())
-		how = "killed by " + ev.Signal
-	}
-	served := plural(int(reqs), "request")
-	// Serve returned nil (after a drain for a reason of its own: budget,
-	// harakiri, a signal): a non-zero status after that is the app's main
-	// (log.Fatal(httpserver.Serve(h)) exits 1 on nil), not a crash.
-	clean := code == 0 || (slot.Returned.Load() == 1 && !ws.Signaled())
-	after := ""
-	if clean && code != 0 {
-		after = fmt.Sprintf(", then %s (the app's main exited non-zero after Serve returned nil)", how)
-	}
-	crashed := false
-	switch {
-	case p.retiring != "" && (clean || ws.Signal() == syscall.SIGTERM || strings.HasPrefix(p.retiring, "stop")):
-		ev.Kind = EventExited
-		ev.Message = fmt.Sprintf("worker %d exited (%s) after %s", p.pid, p.retiring, served)
-		if after != "" {
-			ev.Message += after
-		} else if code != 0 {
-			ev.Message += ", " + how
-		}
-	case p.retiring != "":
-		crashed = true
-		ev.Kind = EventCrashed
-		ev.Message = fmt.Sprintf("worker %d %s (%s) after %s", p.pid, how, p.retiring, served)
-	case clean && reason == scoreboard.ExitBudget:
-		ev.Kind = EventRecycled
-		ev.Message = fmt.Sprintf("worker %d recycled after %s%s", p.pid, served, after)
-	case clean && reason == scoreboard.ExitHarakiri:
-		ev.Kind = EventHarakiri
-		ev.Message = fmt.Sprintf("worker %d exited by harakiri after %s%s", p.pid, served, after)
-	case clean && reason == scoreboard.ExitSignal:
-		ev.Kind = EventExited
-		ev.Message = fmt.Sprintf("worker %d exited on a signal from outside after %s%s", p.pid, served, after)
-	default:
-		crashed = true
-		ev.Kind = EventCrashed
-		if !wasReady {
-			ev.Message = fmt.Sprintf("worker %d exited before it was ready: %s", p.pid, how)
-		} else if code == 0 {
-			ev.Message = fmt.Sprintf("worker %d exited unexpectedly (exit status 0, the app returned without Serve's asking) after %s", p.pid, served)
-		} else {
-			ev.Message = fmt.Sprintf("worker %d crashed: %s after %s", p.pid, how, served)
-		}
-	}
-	if inFlight > 0 {
-		ev.Message += fmt.Sprintf("; %s in flight cut", plural(int(inFlight), "request"))
-	}
-	if ev.Kind == EventRecycled || ev.Kind == EventHarakiri {
-		m.mu.Lock()
-		m.view.recycles++
-		m.mu.Unlock()
-	}
-	if crashed {
-		m.mu.Lock()
-		m.view.crashes++
-		m.mu.Unlock()
-	}
-	m.emit(ev)
-	if !crashed || m.stopping > 0 {
-		return
-	}
-	if wasReady {
-		m.noteCrash(now)
-		return
-	}
-	if r := m.roll; r != nil && p.gen == r.gen {
-		r.fails++
-		if r.fails >= rolloutFailLimit {
-			m.rollback(fmt.Sprintf("%d workers of generation %d exited before they were ready (last: %s)", r.fails, r.gen, how))
-			return
-		}
-		m.noteCrash(now)
-		return
-	}
-	if m.roll != nil {
-		// An old generation's worker, started before the rollout: the
-		// new generation decides now whether the app can start.
-		m.noteCrash(now)
-		return
-	}
-	last := how
-	said := p.words.said()
-	switch {
-	case said != "":
-		last += fmt.Sprintf(", after writing %q", said)
-	case code == 0 && !ws.Signaled():
-		last += " without a word: does its main call httpserver.Serve?"
-	}
-	m.startFailed(now, "exited before they were ready", last, said != "")
-}
-
-// startFailed counts a worker of the current generation that never got
-// ready (what: how they failed, last: how the last one did, said: whether
-// it wrote anything, which the message then says where to find). Before any
-// worker was ever ready, startFailLimit of them in a row mean the app
-// cannot start: the master waits for a change when it watches the app,
-// else stops and exits 1. Otherwise the next start backs off.
-func (m *Master) startFailed(now time.Time, what, last string, said bool) {
-	m.startFails++
-	if m.everReady || m.startFails < startFailLimit {
-		m.noteCrash(now)
-		return
-	}
-	msg := fmt.Sprintf("the app cannot start: %d workers in a row %s (last: %s)", m.startFails, what, last)
-	if where := m.outputWhere(); where != "" && said {
-		msg += "; " + where
-	}
-	if m.watching() {
-		m.halted = msg
-		m.emit(Event{Kind: EventError, Message: msg + "; waiting for a change"})
-		return
-	}
-	m.lastErr = msg
-	m.exitCode = ExitFailure
-	m.emit(Event{Kind: EventError, Message: msg})
-	m.stop(false, "the app cannot start")
-}
-
-// outputWhere says where the workers' output went, for a message about a
-// failure: "" when it was shown nowhere a user will look.
-func (m *Master) outputWhere() string {
-	switch {
-	case m.cfg.ErrorLog != "":
-		return "its output is in " + m.cfg.ErrorLog
-	case IsDaemon():
-		return "its output was discarded (-D without --error-log)"
-	case m.cfg.Dashboard:
-		return ""
-	}
-	return "its output is above"
-}
-
-// spawn starts one worker of generation gen running binary.
-func (m *Master) spawn(gen int, binary string) error {
-	if len(m.freeSlots) == 0 {
-		return errors.New("spawn: the scoreboard is full")
-	}
-	slotIdx := m.freeSlots[len(m.freeSlots)-1]
-	now := time.Now()
-	w, err := m.startProc(gen, binary, slotIdx, m.nextLanes(gen), now)
-	if err != nil {
-		return err
-	}
-	m.freeSlots = m.freeSlots[:len(m.freeSlots)-1]
-	m.procs[w.pid] = w
-	m.lastSpawn = time.Now() // after the fork: a slow one does not shorten the interval
-	m.emit(Event{Kind: EventSpawned, PID: w.pid, Slot: slotIdx, Generation: gen,
-		Message: fmt.Sprintf("worker %d spawned (generation %d, slot %d)", w.pid, gen, slotIdx)})
-	return nil
-}
-
-// stop begins a stop: graceful lets requests finish, immediate kills.
-func (m *Master) stop(immediate bool, why string) {
-	if m.stopping == 2 || (m.stopping == 1 && !immediate) {
-		return
-	}
-	if m.building != nil {
-		m.building()
-		m.building = nil
-	}
-	m.roll = nil
-	sdNotify("STOPPING=1")
-	if !m.announced && m.lastErr != "" {
-		daemonReport(errors.New(m.lastErr))
-	}
-	if immediate {
-		m.emit(Event{Kind: EventStopping, Message: fmt.Sprintf("stopping now (%s): killing %s", why, plural(len(m.procs), "worker"))})
-		m.forceStop()
-		return
-	}
-	m.stopping = 1
-	m.stopBy = time.Now().Add(m.cfg.GracefulTimeout)
-	// Nothing will accept again: let the sockets close as soon as the
-	// workers let go of them, so that new clients are refused at once
-	// rather than queued until the master exits.
-	closeListeners(m.listeners)
-	finish := plural(len(m.procs), "worker") + " finish their requests"
-	if len(m.procs) == 1 {
-		finish = "1 worker finishes its requests"
-	}
-	m.emit(Event{Kind: EventStopping, Message: fmt.Sprintf("stopping gracefully (%s): %s", why, finish)})
-	for _, p := range m.procs {
-		m.retire(p, "stop")
-	}
-}
-
-func (m *Master) forceStop() {
-	m.stopping = 2
-	for _, p := range m.procs {
-		if p.retiring == "" {
-			p.retiring = "stop"
-		}
-		syscall.Kill(p.pid, syscall.SIGKILL)
-	}
-}
-
 // emit reports an event to the observer and, headless or with an error
 // log, as a log line.
-func (m *Master) emit(e Event) {
+func (m *Master) emit(e Event) { m.report(e, true) }
+
+// report is emit; logDetail says whether the log gets the event's Detail
+// as well (not when the worker's own output already put it there).
+func (m *Master) report(e Event, logDetail bool) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
@@ -1083,7 +603,7 @@ func (m *Master) emit(e Event) {
 		// -q suppresses the startup banner, as in Perl Starlight.
 	} else if m.obs == nil || !m.live || m.cfg.ErrorLog != "" {
 		line := stamp(e.Time) + " starlight: " + e.Message + "\n"
-		if e.Detail != "" {
+		if e.Detail != "" && logDetail {
 			line += e.Detail + "\n"
 		}
 		m.errw.Write([]byte(line))
@@ -1120,7 +640,7 @@ func (m *Master) publish() {
 	m.view.target = m.target
 	m.view.build = m.appPath(m.binary)
 	m.view.reloading = m.roll != nil || m.building != nil
-	m.view.stopping = m.stopping > 0
+	m.view.stopping = m.stopping != running
 	m.view.halted = m.halted != ""
 	m.mu.Unlock()
 }

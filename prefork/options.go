@@ -67,6 +67,8 @@ func ParseArgs(args []string) (Config, error) {
 	fs.Var(&secondsValue{&c.SpawnInterval, true}, "spawn-interval", "")
 	fs.Var(&secondsValue{&c.MainProcessDelay, true}, "main-process-delay", "")
 	fs.Var(&secondsValue{&c.GracefulTimeout, true}, "graceful-timeout", "")
+	fs.Var(&workerTimeoutValue{&c.WorkerTimeout}, "worker-timeout", "")
+	fs.Var(&sizeValue{&c.MaxWorkerMemory}, "max-worker-memory", "")
 
 	fs.Var(&secondsValue{&c.Timeout, false}, "timeout", "")
 	fs.Var(&secondsValue{&c.KeepaliveTimeout, false}, "keepalive-timeout", "")
@@ -382,6 +384,76 @@ func (v *secondsValue) Set(s string) error {
 	}
 	*v.p = time.Duration(f * float64(time.Second))
 	return nil
+}
+
+// workerTimeoutValue is --worker-timeout: seconds, 0 = off, at least 1
+// otherwise (a worker stamps its heartbeat twice a second).
+type workerTimeoutValue struct{ p *time.Duration }
+
+func (v *workerTimeoutValue) String() string { return (&secondsValue{p: v.p}).String() }
+func (v *workerTimeoutValue) Type() string   { return "seconds" }
+func (v *workerTimeoutValue) Set(s string) error {
+	var d time.Duration
+	if err := (&secondsValue{&d, true}).Set(s); err != nil {
+		return err
+	}
+	if d > 0 && d < time.Second {
+		return errors.New("must be 0 (off) or at least 1")
+	}
+	*v.p = d
+	return nil
+}
+
+// sizeValue is a size in bytes: 512M, 1G, 300000K, 1048576; 0 = none.
+type sizeValue struct{ p *uint64 }
+
+func (v *sizeValue) String() string {
+	if *v.p == 0 {
+		return "0"
+	}
+	return formatSize(*v.p)
+}
+func (v *sizeValue) Type() string { return "size" }
+func (v *sizeValue) Set(s string) error {
+	n, err := parseSize(s)
+	if err != nil {
+		return err
+	}
+	*v.p = n
+	return nil
+}
+
+// parseSize reads 512M, 1G, 1.5G, 300K or a number of bytes (a B after
+// the unit, and lower case, are allowed: 512mb).
+func parseSize(s string) (uint64, error) {
+	bad := errors.New("not a size (e.g. 512M, 1G, or bytes)")
+	t := strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "B")
+	if t == "" {
+		return 0, bad
+	}
+	unit := uint64(1)
+	switch t[len(t)-1] {
+	case 'K':
+		unit = 1 << 10
+	case 'M':
+		unit = 1 << 20
+	case 'G':
+		unit = 1 << 30
+	case 'T':
+		unit = 1 << 40
+	}
+	if unit > 1 {
+		t = t[:len(t)-1]
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || t == "" || t[0] == '+' {
+		return 0, bad
+	}
+	n := f * float64(unit)
+	if n >= 1<<62 {
+		return 0, errors.New("too large")
+	}
+	return uint64(n), nil
 }
 
 type umaskValue struct{ p *int }

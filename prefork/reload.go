@@ -104,8 +104,8 @@ func (m *Master) rollback(reason string) {
 	m.roll = nil
 	m.unpinStale()
 	for _, p := range m.procs {
-		if p.gen == r.gen && p.retiring == "" {
-			m.retire(p, "rollback")
+		if p.gen == r.gen && p.retire == notRetired {
+			m.retire(p, retireRollback, "rollback")
 		}
 	}
 	sdNotify("READY=1")

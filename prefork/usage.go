@@ -57,7 +57,16 @@ Workers:
       --main-process-delay SECS  how often the master checks timers (readiness,
                                backoff); it never polls for work (default: 0.1)
       --graceful-timeout SECS  how long a graceful stop waits for requests
-                               before killing workers (default: 30)
+                               before killing workers; a worker that stopped
+                               accepting is killed this long (and 2 s) after
+                               (default: 30)
+      --worker-timeout SECS    a worker whose heartbeat stops this long is
+                               frozen: its stacks are logged, it is killed
+                               and replaced; 0 = off (gunicorn's --timeout;
+                               starlight's --timeout is the HTTP one)
+                               (default: 30)
+      --max-worker-memory SIZE recycle a worker whose RSS passes SIZE (512M,
+                               1G) (default: none)
 
 HTTP:
       --timeout SECS           time for a new connection's first request

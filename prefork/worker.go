@@ -194,7 +194,8 @@ func (m *Master) startWorker(gen int, binary string, slotIdx int, lanes []int, n
 		case <-time.After(outputGrace):
 		}
 		cmd.Wait()
-		m.exitc <- exitMsg{p: p, state: cmd.ProcessState}
+		ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+		m.exitc <- exitMsg{p: p, status: ws}
 	}()
 	return p, nil
 }

@@ -14,7 +14,7 @@ import (
 )
 
 // Version is bumped whenever Spec or the scoreboard layout changes.
-const Version = 2
+const Version = 3
 
 // EnvSpec holds the JSON Spec; its presence makes a program a worker.
 const EnvSpec = "STARLIGHT_WORKER"

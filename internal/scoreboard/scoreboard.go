@@ -63,7 +63,11 @@ type Slot struct {
 	Conns      atomic.Int32  // connections open
 	Cut        atomic.Int32  // requests in flight when the worker's grace period ran out
 	Returned   atomic.Uint32 // 1 once the worker's Serve returns nil: what the process does after is its main's
-	_          [SlotSize - 56 - lineWords*8 - 16]byte
+	// Heartbeat is stamped (unix ns) by a goroutine of the worker's at
+	// least once a second from ready on: a slot not stamped for
+	// --worker-timeout is a frozen worker (a stopped process, a runtime
+	// that no longer schedules goroutines).
+	Heartbeat atomic.Int64 // the last field: the slot is full (a zero-size pad would add one)
 }
 
 // HeaderSize is the size of the board's header, before slot 0.
@@ -106,6 +110,7 @@ func (s *Slot) Reset(gen uint32, budget uint64, started int64) {
 	s.Conns.Store(0)
 	s.Cut.Store(0)
 	s.Returned.Store(0)
+	s.Heartbeat.Store(0)
 	s.lineSeq.Store(0) // a worker that died writing the line left it odd
 	for i := range s.line {
 		s.line[i].Store(0)

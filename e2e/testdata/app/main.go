@@ -6,14 +6,22 @@ package main
 import (
 	"crypto/tls"
 	"fmt"
+	"io"
 	"log"
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/starlight-go/starlight/httpserver"
 )
+
+// leaked is what /leak keeps: memory a worker never gives back.
+var leaked struct {
+	sync.Mutex
+	blocks [][]byte
+}
 
 func main() {
 	if f := os.Getenv("TESTAPP_FAIL_FILE"); f != "" {
@@ -65,6 +73,29 @@ func main() {
 	})
 	mux.HandleFunc("GET /panic", func(w http.ResponseWriter, r *http.Request) {
 		panic(fmt.Sprintf("testapp: worker %d panics on purpose", os.Getpid()))
+	})
+	mux.HandleFunc("POST /upload", func(w http.ResponseWriter, r *http.Request) {
+		n, err := io.Copy(io.Discard, r.Body)
+		if err != nil {
+			return
+		}
+		fmt.Fprintf(w, "%d read %d\n", os.Getpid(), n)
+	})
+	mux.HandleFunc("GET /leak", func(w http.ResponseWriter, r *http.Request) {
+		mb, err := strconv.Atoi(r.URL.Query().Get("mb"))
+		if err != nil || mb < 1 || mb > 1024 {
+			http.Error(w, "want ?mb=1..1024", http.StatusBadRequest)
+			return
+		}
+		b := make([]byte, mb<<20)
+		for i := range len(b) / 4096 {
+			b[i*4096] = 1 // resident, not only reserved
+		}
+		leaked.Lock()
+		leaked.blocks = append(leaked.blocks, b)
+		n := len(leaked.blocks)
+		leaked.Unlock()
+		fmt.Fprintf(w, "%d holds %d blocks\n", os.Getpid(), n)
 	})
 	mux.HandleFunc("GET /env", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, os.Getenv("STARLIGHT_ENV"))
