@@ -48,6 +48,7 @@ type Snapshot struct {
 	Reloading  bool   // a slow restart is under way
 	Stopping   bool   // a graceful stop is under way
 	Halted     bool   // the app cannot start: no worker runs until a change
+	HaltReason string // why, when Halted
 }
 
 // EventKind names what happened.

@@ -1,6 +1,7 @@
 package prefork
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"syscall"
@@ -302,11 +303,11 @@ func (m *Master) startFailed(now time.Time, gen int, gap bool, what, last string
 		msg += "; " + where
 	}
 	if m.watching() {
-		m.halted = msg
+		m.halt(msg)
 		m.emit(Event{Kind: EventError, Message: msg + "; waiting for a change"})
 		return
 	}
-	m.lastErr = msg
+	m.failure = errors.New(msg)
 	m.exitCode = ExitFailure
 	m.emit(Event{Kind: EventError, Message: msg})
 	m.stop(false, "the app cannot start")
@@ -325,3 +326,7 @@ func (m *Master) outputWhere() string {
 	}
 	return "its output is above"
 }
+
+// halt stops spawning workers of an app that cannot start until a change
+// gives a new generation to try.
+func (m *Master) halt(why string) { m.halted, m.haltReason = true, why }

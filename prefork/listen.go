@@ -40,7 +40,7 @@ type listener struct {
 }
 
 // addresses lists what to bind, from -o/-p, -l, -S and --ipv6.
-func (c *Config) addresses() ([]string, error) {
+func (c *Config) addresses() []string {
 	var out []string
 	out = append(out, c.Listen...)
 	if c.Socket != "" {
@@ -53,7 +53,7 @@ func (c *Config) addresses() ([]string, error) {
 		}
 		out = append(out, net.JoinHostPort(host, strconv.Itoa(c.Port)))
 	}
-	return out, nil
+	return out
 }
 
 // splitTCPAddr checks the form of a TCP address to listen on.
@@ -161,10 +161,7 @@ func addrKey(a string) string {
 
 // bind opens every listener, or none: on error it closes what it opened.
 func bind(c *Config) ([]*listener, error) {
-	addrs, err := c.addresses()
-	if err != nil {
-		return nil, err
-	}
+	addrs := c.addresses()
 	var out []*listener
 	fail := func(err error) ([]*listener, error) {
 		closeListeners(out)
@@ -172,6 +169,7 @@ func bind(c *Config) ([]*listener, error) {
 	}
 	for i, a := range addrs {
 		var l *listener
+		var err error
 		if proto.IsUnixAddr(a) {
 			l, err = bindUnix(a)
 		} else {

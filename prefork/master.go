@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -27,7 +25,8 @@ const (
 	rolloutFailLimit = 2 // new-generation workers in a row exiting before ready: roll back
 )
 
-// Master supervises the worker pool. Create it with New, then call Run.
+// Master supervises the worker pool. Create it with New, then call Start
+// and Serve.
 // Snapshot and Do are safe from any goroutine.
 type Master struct {
 	cfg Config
@@ -57,7 +56,7 @@ type Master struct {
 	buildc  chan buildResult
 	sigc    chan os.Signal
 	changec chan []string
-	notec   chan string // errors from helpers, to report
+	notec   chan error // errors from helpers, to report
 
 	watcher *watcher.Watcher
 
@@ -82,7 +81,10 @@ type Master struct {
 	crash      crashState
 	startFails int  // workers in a row that exited before ready
 	everReady  bool // some worker of this master was ready once
-	halted     string
+	// halted: the app cannot start, and the master waits for a change
+	// (haltReason says why) instead of spawning workers that would crash.
+	halted     bool
+	haltReason string
 	stopping   stopMode
 	stopBy     time.Time
 	// The watchdog's clock (watchdog.go): the last round, and when the
@@ -90,9 +92,9 @@ type Master struct {
 	lastWatch, watchFrom time.Time
 	lastMemCheck         time.Time
 	exitCode             int
-	lastErr              string
-	announced            bool // told systemd / the daemon launcher that we serve
-	live                 bool // Start is done: the observer shows what happens
+	failure              error // what stopped the master, for its exit
+	announced            bool  // told systemd / the daemon launcher that we serve
+	live                 bool  // Start is done: the observer shows what happens
 	id                   *identity
 	tlsPEM               []byte   // certificate and key read before switching user, or nil
 	tlsMemfd             *os.File // tlsPEM as workers get it (see tlsPEMFile)
@@ -118,6 +120,7 @@ type view struct {
 	reloading  bool
 	stopping   bool
 	halted     bool
+	haltReason string
 }
 
 type procView struct {
@@ -170,7 +173,7 @@ type rollout struct {
 }
 
 // New checks the configuration and prepares a master; nothing is bound or
-// started until Run. obs may be nil (headless: events are logged).
+// started until Start. obs may be nil (headless: events are logged).
 func New(cfg Config, obs Observer) (*Master, error) {
 	a, err := resolveApp(cfg.App)
 	if err != nil {
@@ -195,7 +198,7 @@ func New(cfg Config, obs Observer) (*Master, error) {
 		buildc:  make(chan buildResult, 1),
 		sigc:    make(chan os.Signal, 16),
 		changec: make(chan []string, 1),
-		notec:   make(chan string, 4),
+		notec:   make(chan error, 4),
 		procs:   make(map[int]*proc),
 		target:  cfg.Workers,
 		done:    make(chan struct{}),
@@ -208,7 +211,7 @@ func New(cfg Config, obs Observer) (*Master, error) {
 	return m, nil
 }
 
-// Done is closed when Run has finished.
+// Done is closed when Serve has returned (or Start has failed).
 func (m *Master) Done() <-chan struct{} { return m.done }
 
 // Do asks the master to do something; it never blocks for long.
@@ -217,14 +220,6 @@ func (m *Master) Do(c Command) {
 	case m.cmdc <- c:
 	case <-m.done:
 	}
-}
-
-// Run is Start then Serve.
-func (m *Master) Run() (int, error) {
-	if code, err := m.Start(); err != nil {
-		return code, err
-	}
-	return m.Serve()
 }
 
 // Start builds the app if needed, binds the listeners and prepares the
@@ -254,8 +249,8 @@ func (m *Master) Serve() (int, error) {
 	m.flushLogs()
 	m.cleanup()
 	m.flushLogs()
-	if m.exitCode != 0 && m.lastErr != "" {
-		return m.exitCode, errors.New(m.lastErr)
+	if m.exitCode != 0 && m.failure != nil {
+		return m.exitCode, m.failure
 	}
 	return m.exitCode, nil
 }
@@ -418,102 +413,6 @@ func (m *Master) setup() (int, error) {
 	return 0, nil
 }
 
-// firstBuild builds the app before anything is bound. SIGTERM, SIGINT
-// or SIGQUIT cancels the build and ends the start; other signals wait for
-// the loop, which handles them once the master serves.
-func (m *Master) firstBuild() (int, error) {
-	m.info("building %s", m.app.name)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- buildApp(ctx, m.app, m.binary, m.spawner.start) }()
-	var held []os.Signal
-	defer func() {
-		for _, s := range held {
-			select {
-			case m.sigc <- s:
-			default: // full: signals that arrived meanwhile come first
-			}
-		}
-	}()
-	var stopped string
-	for {
-		select {
-		case s := <-m.sigc:
-			switch {
-			case !isStop(s):
-				held = append(held, s)
-			case stopped == "":
-				stopped = signalName(s.(syscall.Signal))
-				m.emit(Event{Kind: EventStopping, Signal: stopped, Message: "received " + stopped + " during the build: stopping"})
-				cancel()
-			}
-		case err := <-done:
-			if err != nil && stopped == "" {
-				// A Ctrl+C in the terminal reaches go build and the
-				// master at once: a build killed by SIGINT waits for
-				// the master's copy.
-				var wait time.Duration
-				if killedByInterrupt(err) {
-					wait = time.Second
-				}
-				stopped = m.stopSignal(wait, &held)
-			}
-			switch {
-			case stopped != "":
-				return ExitOK, &StoppedError{Signal: stopped}
-			case err != nil:
-				return ExitFailure, err
-			}
-			return 0, nil
-		}
-	}
-}
-
-// killedByInterrupt tells a build that SIGINT ended.
-func killedByInterrupt(err error) bool {
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) {
-		return false
-	}
-	ws, ok := ee.Sys().(syscall.WaitStatus)
-	return ok && (ws.Signaled() && ws.Signal() == syscall.SIGINT || ws.ExitStatus() == 128+int(syscall.SIGINT))
-}
-
-// stopSignal waits up to d for SIGTERM, SIGINT or SIGQUIT and returns
-// its name, or ""; other signals are added to held.
-func (m *Master) stopSignal(d time.Duration, held *[]os.Signal) string {
-	timeout := time.After(d)
-	for {
-		var s os.Signal
-		select {
-		case s = <-m.sigc: // those already there first
-		default:
-			select {
-			case s = <-m.sigc:
-			case <-timeout:
-				return ""
-			}
-		}
-		if isStop(s) {
-			return signalName(s.(syscall.Signal))
-		}
-		*held = append(*held, s)
-	}
-}
-
-func isStop(s os.Signal) bool {
-	return s == syscall.SIGTERM || s == syscall.SIGINT || s == syscall.SIGQUIT
-}
-
-// StoppedError is a stop asked for before the master served: the exit
-// status is 0, and the message says why nothing was served.
-type StoppedError struct{ Signal string }
-
-func (e *StoppedError) Error() string {
-	return "stopped by " + e.Signal + " before serving"
-}
-
 // cleanup releases what setup acquired; workers are gone by now.
 func (m *Master) cleanup() {
 	if m.watcher != nil {
@@ -577,154 +476,11 @@ func (m *Master) loop() {
 			m.built(b)
 		case paths := <-m.changec:
 			m.changed(paths)
-		case note := <-m.notec:
-			m.emit(Event{Kind: EventError, Message: note})
+		case err := <-m.notec:
+			m.emit(Event{Kind: EventError, Message: err.Error()})
 		case <-wake.C:
 		case <-tick.C:
 			m.housekeeping(time.Now())
 		}
 	}
-}
-
-// emit reports an event to the observer and, headless or with an error
-// log, as a log line.
-func (m *Master) emit(e Event) { m.report(e, true) }
-
-// report is emit; logDetail says whether the log gets the event's Detail
-// as well (not when the worker's own output already put it there).
-func (m *Master) report(e Event, logDetail bool) {
-	if e.Time.IsZero() {
-		e.Time = time.Now()
-	}
-	if m.obs != nil {
-		m.obs.Event(e)
-	}
-	if e.Kind == EventStarted && m.cfg.Quiet {
-		// -q suppresses the startup banner, as in Perl Starlight.
-	} else if m.obs == nil || !m.live || m.cfg.ErrorLog != "" {
-		line := stamp(e.Time) + " starlight: " + e.Message + "\n"
-		if e.Detail != "" && logDetail {
-			line += e.Detail + "\n"
-		}
-		m.errw.Write([]byte(line))
-	}
-}
-
-// logFlushTimeout bounds how long an exit waits for a stalled log.
-const logFlushTimeout = 2 * time.Second
-
-// flushLogs waits (bounded) for the logs to take what was written to them.
-func (m *Master) flushLogs() {
-	deadline := time.Now().Add(logFlushTimeout)
-	for _, s := range []*sink{m.errw, m.outw, m.accessw} {
-		s.flush(deadline)
-	}
-}
-
-func (m *Master) info(format string, a ...any) {
-	m.emit(Event{Kind: EventInfo, Message: fmt.Sprintf(format, a...)})
-}
-
-// publish copies the loop's state for Snapshot.
-func (m *Master) publish() {
-	ps := make([]procView, 0, len(m.procs))
-	for _, p := range m.procs {
-		ps = append(ps, procView{pid: p.pid, slot: p.slot, gen: p.gen, started: p.started})
-	}
-	m.mu.Lock()
-	m.view.procs = ps
-	m.view.generation = m.gen
-	if m.roll != nil {
-		m.view.generation = m.roll.gen
-	}
-	m.view.target = m.target
-	m.view.build = m.appPath(m.binary)
-	m.view.reloading = m.roll != nil || m.building != nil
-	m.view.stopping = m.stopping != running
-	m.view.halted = m.halted != ""
-	m.mu.Unlock()
-}
-
-// Snapshot returns the state of the pool now.
-func (m *Master) Snapshot() Snapshot {
-	m.mu.Lock()
-	v := m.view
-	v.procs = append([]procView(nil), v.procs...)
-	m.mu.Unlock()
-	s := Snapshot{
-		Time:       time.Now(),
-		Started:    m.started,
-		App:        m.app.name,
-		Build:      v.build,
-		Generation: v.generation,
-		Target:     v.target,
-		Requests:   v.retired,
-		Recycles:   v.recycles,
-		Crashes:    v.crashes,
-		Reloads:    v.reloads,
-		Reloading:  v.reloading,
-		Stopping:   v.stopping,
-		Halted:     v.halted,
-	}
-	for _, l := range m.listeners {
-		s.Listeners = append(s.Listeners, l.url)
-	}
-	for _, p := range v.procs {
-		w := WorkerInfo{Slot: p.slot, PID: p.pid, Generation: p.gen, Started: p.started, RSS: rss(p.pid)}
-		if m.board != nil {
-			sl := m.board.Slot(p.slot)
-			w.Requests = sl.Requests.Load()
-			w.Budget = sl.Budget.Load()
-			w.Active = int(sl.Active.Load())
-			switch sl.State.Load() {
-			case scoreboard.Starting:
-				w.State = StateStarting
-			case scoreboard.Exiting:
-				w.State = StateExiting
-			default:
-				w.State = StateIdle
-				if w.Active > 0 {
-					w.State = StateBusy
-				}
-			}
-			if line, start := sl.InFlight(); start > 0 && w.Active > 0 {
-				w.InFlight, w.Since = line, time.Unix(0, start)
-			}
-		}
-		s.Requests += w.Requests
-		s.Workers = append(s.Workers, w)
-	}
-	sortWorkers(s.Workers)
-	return s
-}
-
-// rss reads a process's resident set size from /proc (0 elsewhere).
-func rss(pid int) uint64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/statm")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 2 {
-		return 0
-	}
-	pages, _ := strconv.ParseUint(f[1], 10, 64)
-	return pages * uint64(os.Getpagesize())
-}
-
-// workerGOMAXPROCS gives each worker its share of the CPUs.
-func workerGOMAXPROCS(workers int) int {
-	n := runtime.NumCPU()
-	if workers <= 0 {
-		return n
-	}
-	return max(1, (n+workers-1)/workers)
-}
-
-// plural says n things: "1 worker", "2 workers".
-func plural(n int, thing string) string {
-	if n == 1 {
-		return "1 " + thing
-	}
-	return strconv.Itoa(n) + " " + thing + "s"
 }

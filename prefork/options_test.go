@@ -210,7 +210,7 @@ func TestAddresses(t *testing.T) {
 		{Config{Port: 80, Listen: []string{":1", "/tmp/a.sock"}}, ":1 /tmp/a.sock"},
 		{Config{Port: 80, Socket: "/tmp/b.sock"}, "/tmp/b.sock"},
 	} {
-		got, _ := tc.c.addresses()
+		got := tc.c.addresses()
 		if strings.Join(got, " ") != tc.want {
 			t.Errorf("%+v: %q, want %q", tc.c, got, tc.want)
 		}
@@ -283,7 +283,7 @@ func TestParseHost(t *testing.T) {
 		}
 	}
 	c, _ := ParseArgs([]string{"-o", "[::1]", "-p", "80"})
-	if got, _ := c.addresses(); strings.Join(got, " ") != "[::1]:80" {
+	if got := c.addresses(); strings.Join(got, " ") != "[::1]:80" {
 		t.Errorf("-o [::1] -p 80: addresses %q, want [::1]:80", got)
 	}
 }

@@ -16,7 +16,7 @@ import (
 // reconcile starts and retires workers towards the wanted pool and
 // returns when it next wants to run (zero: only on an event).
 func (m *Master) reconcile(now time.Time) time.Time {
-	if m.stopping > 0 || m.halted != "" {
+	if m.stopping > 0 || m.halted {
 		return time.Time{}
 	}
 	// Draining workers never hold back a replacement: past their limit,
@@ -151,7 +151,7 @@ func (m *Master) spawnNow(now time.Time) (later time.Time, ok bool) {
 	if err := m.spawn(m.gen, m.binary); err != nil {
 		m.emit(Event{Kind: EventError, Message: err.Error()})
 		m.startFailed(now, m.gen, true, "could not be started", err.Error(), false)
-		if m.halted != "" || m.stopping > 0 {
+		if m.halted || m.stopping > 0 {
 			return time.Time{}, false
 		}
 		return m.crash.till, false // in the past: at once
@@ -314,7 +314,7 @@ func (m *Master) readied(p *proc) {
 	p.words.done.Store(true)
 	m.everReady = true
 	m.startFails = 0
-	m.halted = "" // it can start after all
+	m.halted, m.haltReason = false, "" // it can start after all
 	if m.roll != nil && p.gen == m.roll.gen {
 		m.roll.fails = 0
 	}
@@ -366,8 +366,8 @@ func (m *Master) stop(immediate bool, why string) {
 	}
 	m.roll = nil
 	sdNotify("STOPPING=1")
-	if !m.announced && m.lastErr != "" {
-		daemonReport(errors.New(m.lastErr))
+	if !m.announced && m.failure != nil {
+		daemonReport(m.failure)
 	}
 	if immediate {
 		m.emit(Event{Kind: EventStopping, Message: fmt.Sprintf("stopping now (%s): killing %s", why, plural(len(m.procs), "worker"))})

@@ -63,7 +63,7 @@ func (m *Master) built(b buildResult) {
 		os.Remove(b.binary)
 		sdNotify("READY=1")
 		outcome := fmt.Sprintf("generation %d keeps serving", m.gen)
-		if m.halted != "" {
+		if m.halted {
 			outcome = "the app still cannot start; waiting for a change"
 		}
 		m.emit(Event{Kind: EventReloadFailed, Generation: b.gen,
@@ -79,7 +79,7 @@ func (m *Master) startRollout(gen int, binary, why string) {
 		defer m.unpin(m.roll.binary) // superseded before it finished
 	}
 	m.roll = &rollout{gen: gen, binary: binary, why: why}
-	m.halted = "" // a new generation to try
+	m.halted, m.haltReason = false, "" // a new generation to try
 }
 
 func (m *Master) finishRollout(r *rollout) {
@@ -112,7 +112,7 @@ func (m *Master) rollback(reason string) {
 	if !m.everReady && m.watching() {
 		// The old generation never served either: spawning it again
 		// would only crash; wait for the next change instead.
-		m.halted = "reload rolled back: " + reason
+		m.halt("reload rolled back: " + reason)
 		m.emit(Event{Kind: EventReloadFailed, Generation: r.gen,
 			Message: fmt.Sprintf("reload rolled back: %s; the app still cannot start; waiting for a change", reason)})
 		return

@@ -194,12 +194,6 @@ func (s *sink) swapFile(f *os.File) {
 	old.Close()
 }
 
-func (s *sink) close() {
-	if s != nil && s.f != nil {
-		s.f.Close()
-	}
-}
-
 // maxLine bounds one log line; the rest of a longer line is dropped and
 // the line marked as cut.
 const maxLine = 1 << 20

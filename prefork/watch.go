@@ -51,7 +51,7 @@ func (m *Master) startWatcher() error {
 	go func() {
 		for err := range w.Errors() {
 			select {
-			case m.notec <- "watching: " + err.Error():
+			case m.notec <- fmt.Errorf("watching: %w", err):
 			case <-m.done:
 				return
 			}

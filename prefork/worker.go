@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -258,4 +259,13 @@ func (m *Master) serverSpec() proto.Spec {
 		TLS:              m.tlsSpec(),
 		AccessFD:         -1,
 	}
+}
+
+// workerGOMAXPROCS gives each worker its share of the CPUs.
+func workerGOMAXPROCS(workers int) int {
+	n := runtime.NumCPU()
+	if workers <= 0 {
+		return n
+	}
+	return max(1, (n+workers-1)/workers)
 }
