@@ -83,7 +83,19 @@ type Config struct {
 	ReloadIgnore []string // --reload-ignore
 
 	// Set by the launcher, not by options.
-	Dashboard bool // a dashboard shows the logs: tag them, always capture access lines
+	// CaptureOutput: the observer shows the workers' output (a
+	// dashboard): their lines go to it, tagged, and access lines are
+	// always captured, for it to show on demand.
+	CaptureOutput bool
+	// ReloadByDefault: watch a source directory APP without -r (the
+	// dashboard's default; --no-reload still turns it off).
+	ReloadByDefault bool
+	// HangupMayBeTerminal: SIGHUP may mean that the controlling terminal
+	// went away (a dashboard's): when it no longer answers, the master
+	// stops instead of reloading.
+	HangupMayBeTerminal bool
+	// Launcher is the -D command waiting for this daemon, or nil.
+	Launcher Launcher
 
 	// Set by ParseArgs: whether -o, -p, -l or -S was given (sockets from
 	// systemd replace them all), and notes the master logs as it starts

@@ -82,8 +82,10 @@ func (m *Master) execInPlace() (int, error) {
 	// Tell the launching command (-D) that the app takes over (its pipe
 	// moves out of the way of the descriptors first); the app tells
 	// systemd itself once it serves.
-	if err := daemonExecing(); err != nil {
-		return ExitFailure, fmt.Errorf("exec: %w", err)
+	if l := m.cfg.Launcher; l != nil {
+		if err := l.Execing(); err != nil {
+			return ExitFailure, fmt.Errorf("exec: %w", err)
+		}
 	}
 	runtime.LockOSThread()
 	// Move every file out of the way first, then into 3, 4, ...: a target

@@ -319,9 +319,9 @@ func (m *Master) outputWhere() string {
 	switch {
 	case m.cfg.ErrorLog != "":
 		return "its output is in " + m.cfg.ErrorLog
-	case IsDaemon():
+	case m.daemonized():
 		return "its output was discarded (-D without --error-log)"
-	case m.cfg.Dashboard:
+	case m.cfg.CaptureOutput:
 		return ""
 	}
 	return "its output is above"

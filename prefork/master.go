@@ -273,7 +273,7 @@ func (m *Master) setup() (int, error) {
 			return ExitUsage, fmt.Errorf("--error-log: %w", err)
 		}
 		m.errw = s
-		if IsDaemon() {
+		if m.daemonized() {
 			// Runtime crashes of the master land in the log too.
 			syscall.Dup2(int(s.f.Fd()), 2)
 			m.outw = s

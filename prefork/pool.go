@@ -331,7 +331,7 @@ func (m *Master) readied(p *proc) {
 			m.announced = true
 			sdNotify(fmt.Sprintf("READY=1\nMAINPID=%d\nSTATUS=serving with %s", os.Getpid(), plural(ready, "worker")))
 			m.flushLogs() // the lines so far are in the log when -D returns
-			daemonReport(nil)
+			m.launched(nil)
 		}
 	}
 }
@@ -367,7 +367,7 @@ func (m *Master) stop(immediate bool, why string) {
 	m.roll = nil
 	sdNotify("STOPPING=1")
 	if !m.announced && m.failure != nil {
-		daemonReport(m.failure)
+		m.launched(m.failure)
 	}
 	if immediate {
 		m.emit(Event{Kind: EventStopping, Message: fmt.Sprintf("stopping now (%s): killing %s", why, plural(len(m.procs), "worker"))})

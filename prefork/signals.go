@@ -42,7 +42,7 @@ func (m *Master) signal(s os.Signal) {
 	m.emit(Event{Kind: EventSignal, Signal: name, Message: "received " + name})
 	switch sig {
 	case syscall.SIGHUP:
-		if m.cfg.Dashboard && !m.terminalAlive() {
+		if m.cfg.HangupMayBeTerminal && !m.terminalAlive() {
 			m.stop(false, "the terminal went away")
 			return
 		}

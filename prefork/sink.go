@@ -56,7 +56,7 @@ func openSink(path string) (*sink, error) {
 // fileSink writes to f, which the sink does not own.
 func fileSink(f *os.File) *sink {
 	s := &sink{w: f}
-	if IsTerminal(f) {
+	if isTerminal(f) {
 		s.tty = f
 	}
 	return s
@@ -142,8 +142,8 @@ func (s *sink) flush(deadline time.Time) bool {
 	}
 }
 
-// IsTerminal reports whether f is a terminal.
-func IsTerminal(f *os.File) bool {
+// isTerminal reports whether f is a terminal.
+func isTerminal(f *os.File) bool {
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
 }

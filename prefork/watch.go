@@ -9,12 +9,13 @@ import (
 )
 
 // watching says whether the master rebuilds and reloads on file changes:
-// with -r or -R, and by default under the dashboard for a source APP.
+// with -r or -R, and for a source APP when ReloadByDefault (under the
+// dashboard).
 func (m *Master) watching() bool {
 	if m.cfg.NoReload {
 		return false
 	}
-	return m.cfg.Reload || len(m.cfg.ReloadDirs) > 0 || (m.cfg.Dashboard && m.app.dir != "")
+	return m.cfg.Reload || len(m.cfg.ReloadDirs) > 0 || (m.cfg.ReloadByDefault && m.app.dir != "")
 }
 
 // startWatcher watches the app and feeds changes to the loop.

@@ -68,7 +68,7 @@ func (m *Master) startWorker(gen int, binary string, slotIdx int, lanes []int, n
 		return fail(err)
 	}
 	var accR, accW *os.File
-	if m.accessw != nil || m.cfg.Dashboard {
+	if m.accessw != nil || m.cfg.CaptureOutput {
 		if accR, accW, err = pipe(); err != nil {
 			return fail(err)
 		}
@@ -128,7 +128,7 @@ func (m *Master) startWorker(gen int, binary string, slotIdx int, lanes []int, n
 	p := &proc{pid: cmd.Process.Pid, slot: slotIdx, gen: gen, started: now, lanes: lanes}
 	m.board.Slot(slotIdx).PID.Store(int32(p.pid))
 
-	dash := m.obs != nil && m.cfg.Dashboard
+	dash := m.obs != nil && m.cfg.CaptureOutput
 	lineTo := func(stream Stream) func(string) {
 		if !dash {
 			return nil

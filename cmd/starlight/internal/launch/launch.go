@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/charmbracelet/x/term"
 	"golang.org/x/sys/unix"
 
+	"github.com/starlight-go/starlight/cmd/starlight/internal/daemon"
 	"github.com/starlight-go/starlight/prefork"
 	"github.com/starlight-go/starlight/tui"
 )
@@ -28,20 +30,38 @@ func Main(args []string) int {
 		fmt.Fprintf(os.Stderr, "starlight: %v (see starlight --help)\n", err)
 		return prefork.ExitUsage
 	}
-	cfg.Dashboard = !cfg.Quiet && !cfg.Daemonize && cfg.Workers > 0 && prefork.IsTerminal(os.Stdin) && prefork.IsTerminal(os.Stdout) && inForeground(os.Stdin)
+	pipe := daemon.FromEnv()
+	if pipe != nil {
+		cfg.Launcher = pipe
+	}
+	dashboard := !cfg.Quiet && !cfg.Daemonize && cfg.Workers > 0 && term.IsTerminal(os.Stdin.Fd()) && term.IsTerminal(os.Stdout.Fd()) && inForeground(os.Stdin)
+	cfg.CaptureOutput, cfg.ReloadByDefault, cfg.HangupMayBeTerminal = dashboard, dashboard, dashboard
 
 	var dash *tui.Dashboard
 	var obs prefork.Observer
-	if cfg.Dashboard {
+	if dashboard {
 		dash = tui.New(tui.Options{})
 		obs = dash
 	}
+	report := func(err error) {
+		pipe.Failed(err)
+		var be *prefork.BuildError
+		if errors.As(err, &be) && be.Output != "" {
+			fmt.Fprintln(os.Stderr, be.Output)
+		}
+		fmt.Fprintf(os.Stderr, "starlight: %v\n", err)
+	}
 	m, err := prefork.New(cfg, obs)
 	if err != nil {
-		return fail(err)
+		report(err)
+		var ue *prefork.UsageError
+		if errors.Is(err, prefork.ErrNoApp) || errors.As(err, &ue) {
+			return prefork.ExitUsage
+		}
+		return prefork.ExitFailure
 	}
-	if cfg.Daemonize && !prefork.IsDaemon() {
-		return prefork.Daemonize(args, os.Stderr)
+	if cfg.Daemonize && pipe == nil {
+		return daemon.Start(args, os.Stderr)
 	}
 	if code, err := m.Start(); err != nil {
 		report(err)
@@ -73,25 +93,6 @@ func Main(args []string) int {
 		report(r.err)
 	}
 	return r.code
-}
-
-// fail reports an error found before the master started.
-func fail(err error) int {
-	report(err)
-	var ue *prefork.UsageError
-	if errors.Is(err, prefork.ErrNoApp) || errors.As(err, &ue) {
-		return prefork.ExitUsage
-	}
-	return prefork.ExitFailure
-}
-
-func report(err error) {
-	prefork.DaemonFailed(err)
-	var be *prefork.BuildError
-	if errors.As(err, &be) && be.Output != "" {
-		fmt.Fprintln(os.Stderr, be.Output)
-	}
-	fmt.Fprintf(os.Stderr, "starlight: %v\n", err)
 }
 
 // inForeground reports whether this process is in the foreground of the

@@ -1,4 +1,7 @@
-package prefork
+// Package daemon is starlight's -D: the command starts itself again in a
+// new session and waits on a pipe until the daemon says it serves (or why
+// it could not start).
+package daemon
 
 import (
 	"bufio"
@@ -22,41 +25,52 @@ const envDaemon = "STARLIGHT_DAEMON_FD"
 // build of the app may take a while).
 const daemonStartTimeout = 5 * time.Minute
 
-// daemonPipe is set in a daemon until it has reported.
-var daemonPipe *os.File
+// Exit statuses of the launching command.
+const (
+	exitOK      = 0
+	exitFailure = 1
+)
 
-func init() {
-	if v := os.Getenv(envDaemon); v != "" {
-		os.Unsetenv(envDaemon)
-		if fd, err := strconv.Atoi(v); err == nil {
-			syscall.CloseOnExec(fd)
-			daemonPipe = os.NewFile(uintptr(fd), "daemon")
-		}
+// Pipe is the daemon's end of the pipe to the command that launched it.
+// It implements prefork.Launcher; a nil *Pipe (not a daemon) does nothing.
+type Pipe struct{ f *os.File }
+
+// FromEnv returns the pipe of a daemon that a -D command started, or nil,
+// and takes its variable out of the environment (the app's workers are
+// no daemons).
+func FromEnv() *Pipe {
+	v, ok := os.LookupEnv(envDaemon)
+	if !ok {
+		return nil
 	}
+	os.Unsetenv(envDaemon)
+	fd, err := strconv.Atoi(v)
+	if err != nil || fd < 3 {
+		return nil
+	}
+	syscall.CloseOnExec(fd)
+	return &Pipe{f: os.NewFile(uintptr(fd), "daemon")}
 }
 
-// IsDaemon says whether this process is the daemon a -D command started.
-func IsDaemon() bool { return daemonPipe != nil }
-
-// Daemonize starts this command again as a daemon (new session, no
+// Start starts this command again as a daemon (new session, no
 // terminal, stdio on /dev/null) and waits until it serves. It returns the
 // status the launching command exits with, and writes why to stderr when
 // the daemon failed.
-func Daemonize(args []string, stderr io.Writer) int {
+func Start(args []string, stderr io.Writer) int {
 	exe, err := os.Executable()
 	if err != nil {
 		fmt.Fprintf(stderr, "starlight: --daemonize: %v\n", err)
-		return ExitFailure
+		return exitFailure
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		fmt.Fprintf(stderr, "starlight: --daemonize: %v\n", err)
-		return ExitFailure
+		return exitFailure
 	}
 	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
 		fmt.Fprintf(stderr, "starlight: --daemonize: %v\n", err)
-		return ExitFailure
+		return exitFailure
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), envDaemon+"=3")
@@ -65,7 +79,7 @@ func Daemonize(args []string, stderr io.Writer) int {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintf(stderr, "starlight: --daemonize: %v\n", err)
-		return ExitFailure
+		return exitFailure
 	}
 	w.Close()
 	null.Close()
@@ -95,9 +109,9 @@ func Daemonize(args []string, stderr io.Writer) int {
 	case res := <-got:
 		switch {
 		case strings.HasPrefix(res.line, "READY"):
-			return ExitOK
+			return exitOK
 		case res.line == "" && res.execing:
-			return ExitOK // the exec closed the pipe: the app runs
+			return exitOK // the exec closed the pipe: the app runs
 		case strings.HasPrefix(res.line, "ERROR "):
 			fmt.Fprintf(stderr, "starlight: daemon failed to start: %s\n", strings.TrimPrefix(res.line, "ERROR "))
 		default:
@@ -107,41 +121,44 @@ func Daemonize(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "starlight: daemon (pid %d) not serving after %s; stopping it\n", cmd.Process.Pid, daemonStartTimeout)
 		cmd.Process.Signal(syscall.SIGTERM)
 	}
-	return ExitFailure
+	return exitFailure
 }
 
-// daemonReport tells the launching command how the start went, once.
-func daemonReport(err error) {
-	if daemonPipe == nil {
+// Ready tells the launching command that the daemon serves.
+func (p *Pipe) Ready() { p.report(nil) }
+
+// Failed tells the launching command why the daemon did not start.
+func (p *Pipe) Failed(err error) { p.report(err) }
+
+// report tells the launching command how the start went, once.
+func (p *Pipe) report(err error) {
+	if p == nil || p.f == nil {
 		return
 	}
 	if err != nil {
-		fmt.Fprintf(daemonPipe, "ERROR %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
+		fmt.Fprintf(p.f, "ERROR %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
 	} else {
-		fmt.Fprintf(daemonPipe, "READY %d\n", os.Getpid())
+		fmt.Fprintf(p.f, "READY %d\n", os.Getpid())
 	}
-	daemonPipe.Close()
-	daemonPipe = nil
+	p.f.Close()
+	p.f = nil
 }
 
-// daemonExecing tells the launching command that this process is about to
-// exec the app in its place (--max-workers 0). The pipe moves out of the
-// way of the descriptors the app gets (to 100 and up, close-on-exec): a
+// Execing tells the launching command that this process is about to exec
+// the app in its place (--max-workers 0). The pipe moves out of the way of
+// the descriptors the app gets (to 100 and up, close-on-exec): a
 // successful exec closes it, which the launching command takes for
 // success; a failed one reports its error on it.
-func daemonExecing() error {
-	if daemonPipe == nil {
+func (p *Pipe) Execing() error {
+	if p == nil || p.f == nil {
 		return nil
 	}
-	fd, err := unix.FcntlInt(daemonPipe.Fd(), unix.F_DUPFD_CLOEXEC, 100)
+	fd, err := unix.FcntlInt(p.f.Fd(), unix.F_DUPFD_CLOEXEC, 100)
 	if err != nil {
 		return err
 	}
-	daemonPipe.Close()
-	daemonPipe = os.NewFile(uintptr(fd), "daemon")
-	_, err = fmt.Fprintf(daemonPipe, "EXEC %d\n", os.Getpid())
+	p.f.Close()
+	p.f = os.NewFile(uintptr(fd), "daemon")
+	_, err = fmt.Fprintf(p.f, "EXEC %d\n", os.Getpid())
 	return err
 }
-
-// DaemonFailed reports a start failure to the launching command.
-func DaemonFailed(err error) { daemonReport(err) }
