@@ -21,61 +21,111 @@ import (
 // startWorker starts the app binary as the worker of slot, with the
 // listeners, the scoreboard and its pipes as inherited files.
 // With --reuse-port, lanes are the TCP sockets it gets (see lanes.go).
+// Its steps: the slot, the pipes, the descriptors and the spec, the
+// command, the start, and the goroutines that watch the process.
 func (m *Master) startWorker(gen int, binary string, slotIdx int, lanes []int, now time.Time) (*proc, error) {
+	budget := m.prepareSlot(slotIdx, gen, now)
+	var ps workerPipes
+	defer ps.closeChildEnds() // the child has its copies
+	fail := func(err error) (*proc, error) {
+		ps.closeParentEnds()
+		return nil, m.spawnError(binary, err)
+	}
+	if err := ps.open(m.accessw != nil || m.cfg.CaptureOutput); err != nil {
+		return fail(err)
+	}
+	spec := m.serverSpec()
+	spec.Slot, spec.Slots, spec.Generation, spec.Budget = slotIdx, m.board.Len(), gen, budget
+	files, err := m.workerFiles(&spec, lanes, &ps)
+	if err != nil {
+		return fail(err)
+	}
+	cmd := m.workerCommand(binary, gen, &spec, files, &ps)
+	if err := m.spawner.start(cmd); err != nil {
+		return fail(err)
+	}
+	p := &proc{pid: cmd.Process.Pid, slot: slotIdx, gen: gen, started: now, lanes: lanes}
+	m.board.Slot(slotIdx).PID.Store(int32(p.pid))
+	m.watchWorker(p, cmd, &ps)
+	return p, nil
+}
+
+// prepareSlot readies a scoreboard slot for a new worker of gen and
+// returns the budget drawn for it.
+func (m *Master) prepareSlot(slotIdx, gen int, now time.Time) uint64 {
 	budget := m.budget()
 	slot := m.board.Slot(slotIdx)
 	slot.Reset(uint32(gen), budget, now.UnixNano())
 	slot.Flags.Store(m.slotFlags())
 	m.board.Use(slotIdx)
+	return budget
+}
 
-	var parentEnds, childEnds []*os.File
-	defer func() {
-		for _, f := range childEnds {
-			f.Close() // the child has its copies
-		}
-	}()
-	pipe := func() (r, w *os.File, err error) {
-		r, w, err = os.Pipe()
-		if err == nil {
-			parentEnds = append(parentEnds, r)
-			childEnds = append(childEnds, w)
-		}
-		return
-	}
-	fail := func(err error) (*proc, error) {
-		for _, f := range parentEnds {
-			f.Close()
-		}
-		if errors.Is(err, syscall.ENOENT) {
-			if _, serr := os.Stat(binary); serr == nil {
-				// The file is there: exec's ENOENT is about what it names
-				// to run it, a script's #! line or an ELF's loader.
-				err = fmt.Errorf("%w (the file exists: its #! interpreter or its dynamic loader does not)", err)
-			}
-		}
-		return nil, fmt.Errorf("spawn %s: %w", m.appPath(binary), err)
-	}
-	readyR, readyW, err := pipe()
-	if err != nil {
-		return fail(err)
-	}
-	outR, outW, err := pipe()
-	if err != nil {
-		return fail(err)
-	}
-	errR, errW, err := pipe()
-	if err != nil {
-		return fail(err)
-	}
-	var accR, accW *os.File
-	if m.accessw != nil || m.cfg.CaptureOutput {
-		if accR, accW, err = pipe(); err != nil {
-			return fail(err)
+// spawnError says why a worker could not be started.
+func (m *Master) spawnError(binary string, err error) error {
+	if errors.Is(err, syscall.ENOENT) {
+		if _, serr := os.Stat(binary); serr == nil {
+			// The file is there: exec's ENOENT is about what it names
+			// to run it, a script's #! line or an ELF's loader.
+			err = fmt.Errorf("%w (the file exists: its #! interpreter or its dynamic loader does not)", err)
 		}
 	}
+	return fmt.Errorf("spawn %s: %w", m.appPath(binary), err)
+}
 
-	spec := m.serverSpec()
-	spec.Slot, spec.Slots, spec.Generation, spec.Budget = slotIdx, m.board.Len(), gen, budget
+// workerPipes are a worker's pipes: the master reads the r ends, the
+// worker writes the w ends. childEnds are the descriptors the worker gets
+// copies of, closed in the master once it has started.
+type workerPipes struct {
+	readyR, readyW *os.File // NoticeReady, NoticeDraining
+	outR, outW     *os.File // stdout
+	errR, errW     *os.File // stderr
+	accR, accW     *os.File // access-log lines; nil when nobody takes them
+
+	parentEnds, childEnds []*os.File
+}
+
+func (ps *workerPipes) open(access bool) error {
+	pipe := func(r, w **os.File) error {
+		var err error
+		if *r, *w, err = os.Pipe(); err == nil {
+			ps.parentEnds = append(ps.parentEnds, *r)
+			ps.childEnds = append(ps.childEnds, *w)
+		}
+		return err
+	}
+	if err := pipe(&ps.readyR, &ps.readyW); err != nil {
+		return err
+	}
+	if err := pipe(&ps.outR, &ps.outW); err != nil {
+		return err
+	}
+	if err := pipe(&ps.errR, &ps.errW); err != nil {
+		return err
+	}
+	if access {
+		return pipe(&ps.accR, &ps.accW)
+	}
+	return nil
+}
+
+func (ps *workerPipes) closeParentEnds() {
+	for _, f := range ps.parentEnds {
+		f.Close()
+	}
+}
+
+func (ps *workerPipes) closeChildEnds() {
+	for _, f := range ps.childEnds {
+		f.Close()
+	}
+}
+
+// workerFiles lists the descriptors a worker inherits (3, 4, ...) and
+// notes each one's number in spec: the listeners (with --reuse-port, the
+// lanes' sockets), the TLS key, the scoreboard, the master's death pipe,
+// and the worker's ready and access pipes.
+func (m *Master) workerFiles(spec *proto.Spec, lanes []int, ps *workerPipes) ([]*os.File, error) {
 	var files []*os.File
 	add := func(f *os.File) int {
 		files = append(files, f)
@@ -84,17 +134,17 @@ func (m *Master) startWorker(gen int, binary string, slotIdx int, lanes []int, n
 	for _, l := range m.listeners {
 		fs, err := l.laneFiles(lanes)
 		if err != nil {
-			return fail(err)
+			return nil, err
 		}
 		for _, f := range fs {
-			childEnds = append(childEnds, f)
+			ps.childEnds = append(ps.childEnds, f)
 			spec.Listeners = append(spec.Listeners, proto.Listener{FD: add(f), Network: l.network, Addr: l.addr, TLS: l.tls, Lane: len(l.lanes) > 0})
 		}
 	}
 	if spec.TLS != nil {
 		pem, err := m.tlsPEMFile()
 		if err != nil {
-			return fail(err)
+			return nil, err
 		}
 		if pem != nil {
 			spec.TLS.PEMFD = add(pem)
@@ -102,16 +152,20 @@ func (m *Master) startWorker(gen int, binary string, slotIdx int, lanes []int, n
 	}
 	spec.ScoreboardFD = add(m.board.File())
 	spec.DeathFD = add(m.deathR)
-	spec.ReadyFD = add(readyW)
-	if accW != nil {
-		spec.AccessFD = add(accW)
+	spec.ReadyFD = add(ps.readyW)
+	if ps.accW != nil {
+		spec.AccessFD = add(ps.accW)
 	}
+	return files, nil
+}
 
+// workerCommand is the command that starts a worker of gen.
+func (m *Master) workerCommand(binary string, gen int, spec *proto.Spec, files []*os.File, ps *workerPipes) *exec.Cmd {
 	cmd := exec.Command(binary, m.cfg.AppArgs...)
 	cmd.Args[0] = m.appPath(binary) // not /proc/self/fd/N (pin.go)
 	cmd.Env = append(m.workerEnv(spec.Encode()), "STARLIGHT_GENERATION="+strconv.Itoa(gen))
-	cmd.Stdout = outW
-	cmd.Stderr = errW
+	cmd.Stdout = ps.outW
+	cmd.Stderr = ps.errW
 	cmd.ExtraFiles = files
 	if fd, ok := m.pins[binary]; ok && fd < 2*(3+len(files)) {
 		// The spawn would move the worker's files over the pinned
@@ -122,12 +176,12 @@ func (m *Master) startWorker(gen int, binary string, slotIdx int, lanes []int, n
 		Setpgid:   true,            // terminal signals go to the master alone
 		Pdeathsig: syscall.SIGKILL, // the master's death kills the worker
 	}
-	if err := m.spawner.start(cmd); err != nil {
-		return fail(err)
-	}
-	p := &proc{pid: cmd.Process.Pid, slot: slotIdx, gen: gen, started: now, lanes: lanes}
-	m.board.Slot(slotIdx).PID.Store(int32(p.pid))
+	return cmd
+}
 
+// watchWorker starts the goroutines that read a started worker's pipes
+// and wait for its exit, and report to the loop: ready, draining, exited.
+func (m *Master) watchWorker(p *proc, cmd *exec.Cmd, ps *workerPipes) {
 	dash := m.obs != nil && m.cfg.CaptureOutput
 	lineTo := func(stream Stream) func(string) {
 		if !dash {
@@ -148,18 +202,12 @@ func (m *Master) startWorker(gen int, binary string, slotIdx int, lanes []int, n
 	// a moment after, if a process it started holds its pipes open), so
 	// that its last words come before the news of its end.
 	var pumps sync.WaitGroup
-	pumps.Add(2)
-	go func() {
-		defer pumps.Done()
-		pump(outR, outSink, lineTo(StreamStdout), nil)
-	}()
-	go func() {
-		defer pumps.Done()
-		pump(errR, errSink, lineTo(StreamStderr), p.words.keep)
-	}()
-	if accR != nil {
-		go pump(accR, m.accessw, lineTo(StreamAccess), nil)
+	pumps.Go(func() { pump(ps.outR, outSink, lineTo(StreamStdout), nil) })
+	pumps.Go(func() { pump(ps.errR, errSink, lineTo(StreamStderr), p.words.keep) })
+	if ps.accR != nil {
+		go pump(ps.accR, m.accessw, lineTo(StreamAccess), nil)
 	}
+	readyR := ps.readyR
 	go func() {
 		// The worker writes proto.NoticeReady once it serves, and
 		// proto.NoticeDraining when it starts draining on its own.
@@ -198,7 +246,6 @@ func (m *Master) startWorker(gen int, binary string, slotIdx int, lanes []int, n
 		ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
 		m.exitc <- exitMsg{p: p, status: ws}
 	}()
-	return p, nil
 }
 
 // outputGrace bounds how long a worker's exit waits for the end of its
