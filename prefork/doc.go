@@ -10,8 +10,9 @@
 // master's whole life, so that the parent-death signal means "the master
 // died".
 //
-// To a user interface it offers plain data: Snapshot, a stream of Events
-// and LogLines through an Observer, and Commands through Do. It imports no
+// To a user interface it offers plain data, the types of package status:
+// a Snapshot, a stream of Events and LogLines through an Observer, and
+// Commands through Do. It imports no
 // UI code; the dashboard (package tui) and the headless log are chosen by
 // the launcher (cmd/starlight).
 package prefork

@@ -8,22 +8,23 @@ import (
 	"time"
 
 	"github.com/starlight-go/starlight/internal/scoreboard"
+	"github.com/starlight-go/starlight/status"
 )
 
 // emit reports an event to the observer and, headless or with an error
 // log, as a log line.
-func (m *Master) emit(e Event) { m.report(e, true) }
+func (m *Master) emit(e status.Event) { m.report(e, true) }
 
 // report is emit; logDetail says whether the log gets the event's Detail
 // as well (not when the worker's own output already put it there).
-func (m *Master) report(e Event, logDetail bool) {
+func (m *Master) report(e status.Event, logDetail bool) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
 	if m.obs != nil {
 		m.obs.Event(e)
 	}
-	if e.Kind == EventStarted && m.cfg.Quiet {
+	if e.Kind == status.EventStarted && m.cfg.Quiet {
 		// -q suppresses the startup banner, as in Perl Starlight.
 	} else if m.obs == nil || !m.live || m.cfg.ErrorLog != "" {
 		line := stamp(e.Time) + " starlight: " + e.Message + "\n"
@@ -46,7 +47,7 @@ func (m *Master) flushLogs() {
 }
 
 func (m *Master) info(format string, a ...any) {
-	m.emit(Event{Kind: EventInfo, Message: fmt.Sprintf(format, a...)})
+	m.emit(status.Event{Kind: status.EventInfo, Message: fmt.Sprintf(format, a...)})
 }
 
 // publish copies the loop's state for Snapshot.
@@ -70,12 +71,12 @@ func (m *Master) publish() {
 }
 
 // Snapshot returns the state of the pool now.
-func (m *Master) Snapshot() Snapshot {
+func (m *Master) Snapshot() status.Snapshot {
 	m.mu.Lock()
 	v := m.view
 	v.procs = append([]procView(nil), v.procs...)
 	m.mu.Unlock()
-	s := Snapshot{
+	s := status.Snapshot{
 		Time:       time.Now(),
 		Started:    m.started,
 		App:        m.app.name,
@@ -95,7 +96,7 @@ func (m *Master) Snapshot() Snapshot {
 		s.Listeners = append(s.Listeners, l.url)
 	}
 	for _, p := range v.procs {
-		w := WorkerInfo{Slot: p.slot, PID: p.pid, Generation: p.gen, Started: p.started, RSS: rss(p.pid)}
+		w := status.WorkerInfo{Slot: p.slot, PID: p.pid, Generation: p.gen, Started: p.started, RSS: rss(p.pid)}
 		if m.board != nil {
 			sl := m.board.Slot(p.slot)
 			w.Requests = sl.Requests.Load()
@@ -103,13 +104,13 @@ func (m *Master) Snapshot() Snapshot {
 			w.Active = int(sl.Active.Load())
 			switch sl.State.Load() {
 			case scoreboard.Starting:
-				w.State = StateStarting
+				w.State = status.StateStarting
 			case scoreboard.Exiting:
-				w.State = StateExiting
+				w.State = status.StateExiting
 			default:
-				w.State = StateIdle
+				w.State = status.StateIdle
 				if w.Active > 0 {
-					w.State = StateBusy
+					w.State = status.StateBusy
 				}
 			}
 			if line, start := sl.InFlight(); start > 0 && w.Active > 0 {

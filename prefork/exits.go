@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/starlight-go/starlight/internal/scoreboard"
+	"github.com/starlight-go/starlight/status"
 )
 
 // retireReason says why the master asked a worker to exit.
@@ -56,7 +57,7 @@ type exitFacts struct {
 // exitOutcome is what an exit means: the event to report, and whether it
 // counts as a crash (crash counter, backoff) or a recycle.
 type exitOutcome struct {
-	kind    EventKind
+	kind    status.EventKind
 	crashed bool
 	recycle bool
 	message string
@@ -81,23 +82,23 @@ func classifyExit(f exitFacts) exitOutcome {
 	var o exitOutcome
 	switch {
 	case f.killed == killFrozen:
-		o = exitOutcome{kind: EventCrashed, crashed: true,
+		o = exitOutcome{kind: status.EventCrashed, crashed: true,
 			message: fmt.Sprintf("worker %d crashed: frozen for %s, then %s after %s; its stacks are in the log", f.pid, f.frozenFor.Round(time.Second), how, served)}
 	case f.killed == killOverdue && !clean:
 		what := f.why
 		if f.retire == notRetired {
 			what = drainWhy(f.reason)
 		}
-		o = exitOutcome{kind: EventExited,
+		o = exitOutcome{kind: status.EventExited,
 			message: fmt.Sprintf("worker %d exited (%s) after %s: %s, still running %s after --graceful-timeout %s", f.pid, what, served, how, overdueMargin, f.grace)}
 	case f.killed == killDrainLimit && !clean:
-		o = exitOutcome{kind: EventExited,
+		o = exitOutcome{kind: status.EventExited,
 			message: fmt.Sprintf("worker %d %s after %s: it had drained (%s) the longest of more workers draining than the pool allows", f.pid, how, served, drainWhy(f.reason))}
 	case f.retire == retireMemory && (clean || f.signal == syscall.SIGTERM):
-		o = exitOutcome{kind: EventRecycled, recycle: true,
+		o = exitOutcome{kind: status.EventRecycled, recycle: true,
 			message: fmt.Sprintf("worker %d recycled (%s) after %s%s", f.pid, f.why, served, after)}
 	case f.retire != notRetired && (clean || f.signal == syscall.SIGTERM || f.retire == retireStop):
-		o = exitOutcome{kind: EventExited,
+		o = exitOutcome{kind: status.EventExited,
 			message: fmt.Sprintf("worker %d exited (%s) after %s", f.pid, f.why, served)}
 		if after != "" {
 			o.message += after
@@ -105,25 +106,25 @@ func classifyExit(f exitFacts) exitOutcome {
 			o.message += ", " + how
 		}
 	case f.retire != notRetired:
-		o = exitOutcome{kind: EventCrashed, crashed: true,
+		o = exitOutcome{kind: status.EventCrashed, crashed: true,
 			message: fmt.Sprintf("worker %d %s (%s) after %s", f.pid, how, f.why, served)}
 	case clean && f.reason == scoreboard.ExitBudget:
-		o = exitOutcome{kind: EventRecycled, recycle: true,
+		o = exitOutcome{kind: status.EventRecycled, recycle: true,
 			message: fmt.Sprintf("worker %d recycled after %s%s", f.pid, served, after)}
 	case clean && f.reason == scoreboard.ExitHarakiri:
-		o = exitOutcome{kind: EventHarakiri, recycle: true,
+		o = exitOutcome{kind: status.EventHarakiri, recycle: true,
 			message: fmt.Sprintf("worker %d exited by harakiri after %s%s", f.pid, served, after)}
 	case clean && f.reason == scoreboard.ExitSignal:
-		o = exitOutcome{kind: EventExited,
+		o = exitOutcome{kind: status.EventExited,
 			message: fmt.Sprintf("worker %d exited on a signal from outside after %s%s", f.pid, served, after)}
 	case !f.ready:
-		o = exitOutcome{kind: EventCrashed, crashed: true,
+		o = exitOutcome{kind: status.EventCrashed, crashed: true,
 			message: fmt.Sprintf("worker %d exited before it was ready: %s", f.pid, how)}
 	case f.code == 0:
-		o = exitOutcome{kind: EventCrashed, crashed: true,
+		o = exitOutcome{kind: status.EventCrashed, crashed: true,
 			message: fmt.Sprintf("worker %d exited unexpectedly (exit status 0, the app returned without Serve's asking) after %s", f.pid, served)}
 	default:
-		o = exitOutcome{kind: EventCrashed, crashed: true,
+		o = exitOutcome{kind: status.EventCrashed, crashed: true,
 			message: fmt.Sprintf("worker %d crashed: %s after %s", f.pid, how, served)}
 	}
 	if f.inFlight > 0 {
@@ -180,7 +181,7 @@ func (m *Master) reaped(e exitMsg) {
 	m.removeStaleBinary()
 
 	o := classifyExit(f)
-	ev := Event{Kind: o.kind, PID: p.pid, Slot: p.slot, Generation: p.gen, Requests: reqs, ExitCode: f.code, Message: o.message}
+	ev := status.Event{Kind: o.kind, PID: p.pid, Slot: p.slot, Generation: p.gen, Requests: reqs, ExitCode: f.code, Message: o.message}
 	if f.signal != 0 {
 		ev.Signal = signalName(f.signal)
 	}
@@ -271,7 +272,7 @@ func (m *Master) noteCrash(gen int, now time.Time, gap, afterReady bool) {
 	if c.streak > 1 {
 		d := min(100*time.Millisecond<<min(c.streak-2, 10), maxBackoff)
 		c.till = now.Add(d)
-		m.emit(Event{Kind: EventBackoff, Generation: gen, Message: fmt.Sprintf("%d crashes in a row: next worker in %s", c.streak, d.Round(time.Millisecond))})
+		m.emit(status.Event{Kind: status.EventBackoff, Generation: gen, Message: fmt.Sprintf("%d crashes in a row: next worker in %s", c.streak, d.Round(time.Millisecond))})
 	}
 }
 
@@ -304,12 +305,12 @@ func (m *Master) startFailed(now time.Time, gen int, gap bool, what, last string
 	}
 	if m.watching() {
 		m.halt(msg)
-		m.emit(Event{Kind: EventError, Message: msg + "; waiting for a change"})
+		m.emit(status.Event{Kind: status.EventError, Message: msg + "; waiting for a change"})
 		return
 	}
 	m.failure = errors.New(msg)
 	m.exitCode = ExitFailure
-	m.emit(Event{Kind: EventError, Message: msg})
+	m.emit(status.Event{Kind: status.EventError, Message: msg})
 	m.stop(false, "the app cannot start")
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/starlight-go/starlight/internal/scoreboard"
+	"github.com/starlight-go/starlight/status"
 )
 
 // Every way a worker can end, and what the master makes of it.
@@ -20,65 +21,65 @@ func TestClassifyExit(t *testing.T) {
 	for _, c := range []struct {
 		name    string
 		facts   exitFacts
-		kind    EventKind
+		kind    status.EventKind
 		crashed bool
 		recycle bool
 		message string
 	}{
 		{"recycled", with(func(f *exitFacts) { f.reason, f.returned = scoreboard.ExitBudget, true }),
-			EventRecycled, false, true, "worker 7 recycled after 3 requests"},
+			status.EventRecycled, false, true, "worker 7 recycled after 3 requests"},
 		{"harakiri", with(func(f *exitFacts) { f.reason, f.returned = scoreboard.ExitHarakiri, true }),
-			EventHarakiri, false, true, "worker 7 exited by harakiri after 3 requests"},
+			status.EventHarakiri, false, true, "worker 7 exited by harakiri after 3 requests"},
 		{"stopped", with(func(f *exitFacts) { f.retire, f.why, f.reason = retireStop, "stop", scoreboard.ExitSignal }),
-			EventExited, false, false, "worker 7 exited (stop) after 3 requests"},
+			status.EventExited, false, false, "worker 7 exited (stop) after 3 requests"},
 		{"stopped with a request cut", with(func(f *exitFacts) {
 			f.retire, f.why, f.reason, f.inFlight = retireStop, "stop", scoreboard.ExitSignal, 1
-		}), EventExited, false, false, "worker 7 exited (stop) after 3 requests; 1 request in flight cut"},
+		}), status.EventExited, false, false, "worker 7 exited (stop) after 3 requests; 1 request in flight cut"},
 		{"scaled down", with(func(f *exitFacts) { f.retire, f.why = retireScale, "scaled down" }),
-			EventExited, false, false, "worker 7 exited (scaled down) after 3 requests"},
+			status.EventExited, false, false, "worker 7 exited (scaled down) after 3 requests"},
 		{"replaced by a generation", with(func(f *exitFacts) { f.retire, f.why = retireReplace, "replaced by generation 2" }),
-			EventExited, false, false, "worker 7 exited (replaced by generation 2) after 3 requests"},
+			status.EventExited, false, false, "worker 7 exited (replaced by generation 2) after 3 requests"},
 		{"replaced, its main exits 1 after Serve", with(func(f *exitFacts) {
 			f.retire, f.why, f.code, f.returned = retireReplace, "replaced by generation 2", 1, true
-		}), EventExited, false, false, "worker 7 exited (replaced by generation 2) after 3 requests, then exit status 1 (the app's main exited non-zero after Serve returned nil)"},
+		}), status.EventExited, false, false, "worker 7 exited (replaced by generation 2) after 3 requests, then exit status 1 (the app's main exited non-zero after Serve returned nil)"},
 		{"recycled for memory", with(func(f *exitFacts) { f.retire, f.why = retireMemory, "memory 530 MB > 512 MB" }),
-			EventRecycled, false, true, "worker 7 recycled (memory 530 MB > 512 MB) after 3 requests"},
+			status.EventRecycled, false, true, "worker 7 recycled (memory 530 MB > 512 MB) after 3 requests"},
 		{"crashed before ready", with(func(f *exitFacts) { f.ready, f.served, f.code = false, 0, 1 }),
-			EventCrashed, true, false, "worker 7 exited before it was ready: exit status 1"},
+			status.EventCrashed, true, false, "worker 7 exited before it was ready: exit status 1"},
 		{"crashed after ready", with(func(f *exitFacts) { f.code, f.signal = -1, syscall.SIGKILL }),
-			EventCrashed, true, false, "worker 7 crashed: killed by SIGKILL after 3 requests"},
+			status.EventCrashed, true, false, "worker 7 crashed: killed by SIGKILL after 3 requests"},
 		{"crashed with requests in flight", with(func(f *exitFacts) { f.code, f.signal, f.inFlight = -1, syscall.SIGSEGV, 2 }),
-			EventCrashed, true, false, "worker 7 crashed: killed by SIGSEGV after 3 requests; 2 requests in flight cut"},
+			status.EventCrashed, true, false, "worker 7 crashed: killed by SIGSEGV after 3 requests; 2 requests in flight cut"},
 		{"returned without being asked", with(func(f *exitFacts) {}),
-			EventCrashed, true, false, "worker 7 exited unexpectedly (exit status 0, the app returned without Serve's asking) after 3 requests"},
+			status.EventCrashed, true, false, "worker 7 exited unexpectedly (exit status 0, the app returned without Serve's asking) after 3 requests"},
 		{"killed by the grace period of a stop", with(func(f *exitFacts) {
 			f.retire, f.why, f.killed, f.code, f.signal, f.inFlight = retireStop, "stop", killStop, -1, syscall.SIGKILL, 1
-		}), EventExited, false, false, "worker 7 exited (stop) after 3 requests, killed by SIGKILL; 1 request in flight cut"},
+		}), status.EventExited, false, false, "worker 7 exited (stop) after 3 requests, killed by SIGKILL; 1 request in flight cut"},
 		{"killed past its grace period after a reload", with(func(f *exitFacts) {
 			f.retire, f.why, f.killed, f.code, f.signal = retireReplace, "replaced by generation 2", killOverdue, -1, syscall.SIGKILL
-		}), EventExited, false, false, "worker 7 exited (replaced by generation 2) after 3 requests: killed by SIGKILL, still running 2s after --graceful-timeout 30s"},
+		}), status.EventExited, false, false, "worker 7 exited (replaced by generation 2) after 3 requests: killed by SIGKILL, still running 2s after --graceful-timeout 30s"},
 		{"killed past its grace period after its budget", with(func(f *exitFacts) {
 			f.reason, f.killed, f.code, f.signal = scoreboard.ExitBudget, killOverdue, -1, syscall.SIGKILL
-		}), EventExited, false, false, "worker 7 exited (request budget reached) after 3 requests: killed by SIGKILL, still running 2s after --graceful-timeout 30s"},
+		}), status.EventExited, false, false, "worker 7 exited (request budget reached) after 3 requests: killed by SIGKILL, still running 2s after --graceful-timeout 30s"},
 		{"overdue but it exited by itself first", with(func(f *exitFacts) {
 			f.reason, f.returned, f.killed = scoreboard.ExitBudget, true, killOverdue
-		}), EventRecycled, false, true, "worker 7 recycled after 3 requests"},
+		}), status.EventRecycled, false, true, "worker 7 recycled after 3 requests"},
 		{"killed by the drain limit", with(func(f *exitFacts) {
 			f.reason, f.killed, f.code, f.signal = scoreboard.ExitBudget, killDrainLimit, -1, syscall.SIGKILL
-		}), EventExited, false, false, "worker 7 killed by SIGKILL after 3 requests: it had drained (request budget reached) the longest"},
+		}), status.EventExited, false, false, "worker 7 killed by SIGKILL after 3 requests: it had drained (request budget reached) the longest"},
 		{"frozen", with(func(f *exitFacts) {
 			f.retire, f.why, f.killed, f.frozenFor, f.code = retireFrozen, "frozen", killFrozen, 31*time.Second, 2
-		}), EventCrashed, true, false, "worker 7 crashed: frozen for 31s, then exit status 2 after 3 requests; its stacks are in the log"},
+		}), status.EventCrashed, true, false, "worker 7 crashed: frozen for 31s, then exit status 2 after 3 requests; its stacks are in the log"},
 		{"not ready in time", with(func(f *exitFacts) {
 			f.ready, f.served, f.retire, f.why, f.killed, f.code, f.signal = false, 0, retireNotReady, "not ready after 30s", killNotReady, -1, syscall.SIGKILL
-		}), EventCrashed, true, false, "worker 7 killed by SIGKILL (not ready after 30s) after 0 requests"},
+		}), status.EventCrashed, true, false, "worker 7 killed by SIGKILL (not ready after 30s) after 0 requests"},
 		{"its main exits 1 after a budget drain", with(func(f *exitFacts) {
 			f.reason, f.returned, f.code = scoreboard.ExitBudget, true, 1
-		}), EventRecycled, false, true, "worker 7 recycled after 3 requests, then exit status 1 (the app's main exited non-zero after Serve returned nil)"},
+		}), status.EventRecycled, false, true, "worker 7 recycled after 3 requests, then exit status 1 (the app's main exited non-zero after Serve returned nil)"},
 		{"exit 1 without Serve returning", with(func(f *exitFacts) { f.code = 1 }),
-			EventCrashed, true, false, "worker 7 crashed: exit status 1 after 3 requests"},
+			status.EventCrashed, true, false, "worker 7 crashed: exit status 1 after 3 requests"},
 		{"stopped from outside", with(func(f *exitFacts) { f.reason, f.returned = scoreboard.ExitSignal, true }),
-			EventExited, false, false, "worker 7 exited on a signal from outside after 3 requests"},
+			status.EventExited, false, false, "worker 7 exited on a signal from outside after 3 requests"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			o := classifyExit(c.facts)

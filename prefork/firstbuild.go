@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"syscall"
 	"time"
+
+	"github.com/starlight-go/starlight/status"
 )
 
 // firstBuild builds the app before anything is bound. SIGTERM, SIGINT
@@ -36,7 +38,7 @@ func (m *Master) firstBuild() (int, error) {
 				held = append(held, s)
 			case stopped == "":
 				stopped = signalName(s.(syscall.Signal))
-				m.emit(Event{Kind: EventStopping, Signal: stopped, Message: "received " + stopped + " during the build: stopping"})
+				m.emit(status.Event{Kind: status.EventStopping, Signal: stopped, Message: "received " + stopped + " during the build: stopping"})
 				cancel()
 			}
 		case err := <-done:

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/starlight-go/starlight/internal/scoreboard"
+	"github.com/starlight-go/starlight/status"
 )
 
 func TestLanesFor(t *testing.T) {
@@ -137,8 +138,8 @@ type poolSim struct {
 
 type quietObserver struct{}
 
-func (quietObserver) Event(Event) {}
-func (quietObserver) Log(LogLine) {}
+func (quietObserver) Event(status.Event) {}
+func (quietObserver) Log(status.LogLine) {}
 
 func newPoolSim(t *testing.T, lanes, workers int) *poolSim {
 	m := laneMaster(t, lanes, workers)

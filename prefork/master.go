@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/starlight-go/starlight/internal/scoreboard"
+	"github.com/starlight-go/starlight/status"
 	"github.com/starlight-go/starlight/watcher"
 )
 
@@ -52,7 +53,7 @@ type Master struct {
 	exitc   chan exitMsg
 	readyc  chan *proc
 	drainc  chan *proc
-	cmdc    chan Command
+	cmdc    chan status.Command
 	buildc  chan buildResult
 	sigc    chan os.Signal
 	changec chan []string
@@ -194,7 +195,7 @@ func New(cfg Config, obs Observer) (*Master, error) {
 		exitc:   make(chan exitMsg, 64),
 		readyc:  make(chan *proc, 64),
 		drainc:  make(chan *proc, 64),
-		cmdc:    make(chan Command, 16),
+		cmdc:    make(chan status.Command, 16),
 		buildc:  make(chan buildResult, 1),
 		sigc:    make(chan os.Signal, 16),
 		changec: make(chan []string, 1),
@@ -215,7 +216,7 @@ func New(cfg Config, obs Observer) (*Master, error) {
 func (m *Master) Done() <-chan struct{} { return m.done }
 
 // Do asks the master to do something; it never blocks for long.
-func (m *Master) Do(c Command) {
+func (m *Master) Do(c status.Command) {
 	select {
 	case m.cmdc <- c:
 	case <-m.done:
@@ -407,7 +408,7 @@ func (m *Master) setup() (int, error) {
 	for _, l := range m.listeners {
 		urls = append(urls, l.url)
 	}
-	m.emit(Event{Kind: EventStarted, Generation: m.gen,
+	m.emit(status.Event{Kind: status.EventStarted, Generation: m.gen,
 		Message: fmt.Sprintf("starlight %s serving %s with %s (pid %d)", m.app.name, strings.Join(urls, " "), plural(m.target, "worker"), os.Getpid())})
 	m.publish()
 	return 0, nil
@@ -477,7 +478,7 @@ func (m *Master) loop() {
 		case paths := <-m.changec:
 			m.changed(paths)
 		case err := <-m.notec:
-			m.emit(Event{Kind: EventError, Message: err.Error()})
+			m.emit(status.Event{Kind: status.EventError, Message: err.Error()})
 		case <-wake.C:
 		case <-tick.C:
 			m.housekeeping(time.Now())

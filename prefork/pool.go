@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/starlight-go/starlight/internal/scoreboard"
+	"github.com/starlight-go/starlight/status"
 )
 
 // reconcile starts and retires workers towards the wanted pool and
@@ -149,7 +150,7 @@ func (m *Master) spawnNow(now time.Time) (later time.Time, ok bool) {
 		return wait, false
 	}
 	if err := m.spawn(m.gen, m.binary); err != nil {
-		m.emit(Event{Kind: EventError, Message: err.Error()})
+		m.emit(status.Event{Kind: status.EventError, Message: err.Error()})
 		m.startFailed(now, m.gen, true, "could not be started", err.Error(), false)
 		if m.halted || m.stopping > 0 {
 			return time.Time{}, false
@@ -255,7 +256,7 @@ func (m *Master) housekeeping(now time.Time) {
 		m.crash = crashState{}
 	}
 	if m.stopping == stopGraceful && now.After(m.stopBy) {
-		m.emit(Event{Kind: EventStopping, Message: fmt.Sprintf("graceful stop took over %s: killing %s", m.cfg.GracefulTimeout, plural(len(m.procs), "worker"))})
+		m.emit(status.Event{Kind: status.EventStopping, Message: fmt.Sprintf("graceful stop took over %s: killing %s", m.cfg.GracefulTimeout, plural(len(m.procs), "worker"))})
 		m.forceStop()
 	}
 	for _, p := range m.procs {
@@ -318,7 +319,7 @@ func (m *Master) readied(p *proc) {
 	if m.roll != nil && p.gen == m.roll.gen {
 		m.roll.fails = 0
 	}
-	m.emit(Event{Kind: EventReady, PID: p.pid, Slot: p.slot, Generation: p.gen,
+	m.emit(status.Event{Kind: status.EventReady, PID: p.pid, Slot: p.slot, Generation: p.gen,
 		Message: fmt.Sprintf("worker %d ready (generation %d) in %s", p.pid, p.gen, time.Since(p.started).Round(time.Millisecond))})
 	if !m.announced {
 		ready := 0
@@ -350,7 +351,7 @@ func (m *Master) spawn(gen int, binary string) error {
 	m.freeSlots = m.freeSlots[:len(m.freeSlots)-1]
 	m.procs[w.pid] = w
 	m.lastSpawn = time.Now() // after the fork: a slow one does not shorten the interval
-	m.emit(Event{Kind: EventSpawned, PID: w.pid, Slot: slotIdx, Generation: gen,
+	m.emit(status.Event{Kind: status.EventSpawned, PID: w.pid, Slot: slotIdx, Generation: gen,
 		Message: fmt.Sprintf("worker %d spawned (generation %d, slot %d)", w.pid, gen, slotIdx)})
 	return nil
 }
@@ -370,7 +371,7 @@ func (m *Master) stop(immediate bool, why string) {
 		m.launched(m.failure)
 	}
 	if immediate {
-		m.emit(Event{Kind: EventStopping, Message: fmt.Sprintf("stopping now (%s): killing %s", why, plural(len(m.procs), "worker"))})
+		m.emit(status.Event{Kind: status.EventStopping, Message: fmt.Sprintf("stopping now (%s): killing %s", why, plural(len(m.procs), "worker"))})
 		m.forceStop()
 		return
 	}
@@ -384,7 +385,7 @@ func (m *Master) stop(immediate bool, why string) {
 	if len(m.procs) == 1 {
 		finish = "1 worker finishes its requests"
 	}
-	m.emit(Event{Kind: EventStopping, Message: fmt.Sprintf("stopping gracefully (%s): %s", why, finish)})
+	m.emit(status.Event{Kind: status.EventStopping, Message: fmt.Sprintf("stopping gracefully (%s): %s", why, finish)})
 	for _, p := range m.procs {
 		m.retire(p, retireStop, "stop")
 	}

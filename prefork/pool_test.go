@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/starlight-go/starlight/internal/scoreboard"
+	"github.com/starlight-go/starlight/status"
 )
 
 // fakePool drives a Master's pool decisions with no process behind them:
@@ -26,17 +27,17 @@ type fakePool struct {
 
 type recorder struct {
 	mu     sync.Mutex
-	events []Event
+	events []status.Event
 }
 
-func (r *recorder) Event(e Event) { r.mu.Lock(); r.events = append(r.events, e); r.mu.Unlock() }
-func (r *recorder) Log(LogLine)   {}
+func (r *recorder) Event(e status.Event) { r.mu.Lock(); r.events = append(r.events, e); r.mu.Unlock() }
+func (r *recorder) Log(status.LogLine)   {}
 
 // saw reports whether an event's message contains s.
 func (r *recorder) saw(s string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return slices.ContainsFunc(r.events, func(e Event) bool { return strings.Contains(e.Message, s) })
+	return slices.ContainsFunc(r.events, func(e status.Event) bool { return strings.Contains(e.Message, s) })
 }
 
 func newFakePool(t *testing.T, target int, opts func(*Config)) *fakePool {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/starlight-go/starlight/status"
 )
 
 // reload starts a slow restart: rebuild the app if it is a source
@@ -29,7 +31,7 @@ func (m *Master) reload(why string) {
 	m.lastGen++
 	gen := m.lastGen
 	sdNotify(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", monotonicUsec()))
-	m.emit(Event{Kind: EventReloadStarted, Generation: gen, Message: fmt.Sprintf("reload started (%s): generation %d", why, gen)})
+	m.emit(status.Event{Kind: status.EventReloadStarted, Generation: gen, Message: fmt.Sprintf("reload started (%s): generation %d", why, gen)})
 	if m.app.dir == "" {
 		m.startRollout(gen, m.pin(m.app.binary, gen), why)
 		return
@@ -66,11 +68,11 @@ func (m *Master) built(b buildResult) {
 		if m.halted {
 			outcome = "the app still cannot start; waiting for a change"
 		}
-		m.emit(Event{Kind: EventReloadFailed, Generation: b.gen,
+		m.emit(status.Event{Kind: status.EventReloadFailed, Generation: b.gen,
 			Message: fmt.Sprintf("build of generation %d failed; %s: %v", b.gen, outcome, b.err), Detail: detail})
 		return
 	}
-	m.emit(Event{Kind: EventReloadBuilt, Generation: b.gen, Message: fmt.Sprintf("generation %d built", b.gen)})
+	m.emit(status.Event{Kind: status.EventReloadBuilt, Generation: b.gen, Message: fmt.Sprintf("generation %d built", b.gen)})
 	m.startRollout(b.gen, b.binary, b.why)
 }
 
@@ -89,7 +91,7 @@ func (m *Master) finishRollout(r *rollout) {
 	m.view.reloads++
 	m.mu.Unlock()
 	sdNotify("READY=1")
-	m.emit(Event{Kind: EventReloadFinished, Generation: r.gen,
+	m.emit(status.Event{Kind: status.EventReloadFinished, Generation: r.gen,
 		Message: fmt.Sprintf("reload finished: generation %d serves on every worker", r.gen)})
 	m.removeStaleBinary()
 }
@@ -113,11 +115,11 @@ func (m *Master) rollback(reason string) {
 		// The old generation never served either: spawning it again
 		// would only crash; wait for the next change instead.
 		m.halt("reload rolled back: " + reason)
-		m.emit(Event{Kind: EventReloadFailed, Generation: r.gen,
+		m.emit(status.Event{Kind: status.EventReloadFailed, Generation: r.gen,
 			Message: fmt.Sprintf("reload rolled back: %s; the app still cannot start; waiting for a change", reason)})
 		return
 	}
-	m.emit(Event{Kind: EventReloadFailed, Generation: r.gen,
+	m.emit(status.Event{Kind: status.EventReloadFailed, Generation: r.gen,
 		Message: fmt.Sprintf("reload rolled back: %s; generation %d keeps serving", reason, m.gen)})
 }
 

@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/starlight-go/starlight/internal/scoreboard"
+	"github.com/starlight-go/starlight/status"
 
 	"golang.org/x/sys/unix"
 )
@@ -39,7 +40,7 @@ func (m *Master) stopSignals() { signal.Stop(m.sigc) }
 func (m *Master) signal(s os.Signal) {
 	sig := s.(syscall.Signal)
 	name := signalName(sig)
-	m.emit(Event{Kind: EventSignal, Signal: name, Message: "received " + name})
+	m.emit(status.Event{Kind: status.EventSignal, Signal: name, Message: "received " + name})
 	switch sig {
 	case syscall.SIGHUP:
 		if m.cfg.HangupMayBeTerminal && !m.terminalAlive() {
@@ -61,22 +62,22 @@ func (m *Master) signal(s os.Signal) {
 }
 
 // command handles a request from a user interface.
-func (m *Master) command(c Command) {
+func (m *Master) command(c status.Command) {
 	switch c.Kind {
-	case CmdReload:
+	case status.CmdReload:
 		m.reload("asked")
-	case CmdScaleUp:
+	case status.CmdScaleUp:
 		m.scale(+1)
-	case CmdScaleDown:
+	case status.CmdScaleDown:
 		m.scale(-1)
-	case CmdStop:
+	case status.CmdStop:
 		m.stop(false, "asked")
-	case CmdForceStop:
+	case status.CmdForceStop:
 		m.stop(true, "asked")
-	case CmdReopen:
+	case status.CmdReopen:
 		m.reopenLogs()
-	case CmdAccessOn, CmdAccessOff:
-		m.accessShown = c.Kind == CmdAccessOn
+	case status.CmdAccessOn, status.CmdAccessOff:
+		m.accessShown = c.Kind == status.CmdAccessOn
 		flags := m.slotFlags()
 		for i := range m.board.InUse() {
 			m.board.Slot(i).Flags.Store(flags)
@@ -98,15 +99,15 @@ func (m *Master) slotFlags() uint32 {
 func (m *Master) scale(by int) {
 	n := m.target + by
 	if m.stopping > 0 {
-		m.emit(Event{Kind: EventScaled, Message: fmt.Sprintf("workers stay at %d: stopping", m.target)})
+		m.emit(status.Event{Kind: status.EventScaled, Message: fmt.Sprintf("workers stay at %d: stopping", m.target)})
 		return
 	}
 	if n < 1 || n > MaxWorkers {
-		m.emit(Event{Kind: EventScaled, Message: fmt.Sprintf("workers stay at %d (between 1 and %d)", m.target, MaxWorkers)})
+		m.emit(status.Event{Kind: status.EventScaled, Message: fmt.Sprintf("workers stay at %d (between 1 and %d)", m.target, MaxWorkers)})
 		return
 	}
 	m.target = n
-	m.emit(Event{Kind: EventScaled, Message: fmt.Sprintf("workers: %d", n)})
+	m.emit(status.Event{Kind: status.EventScaled, Message: fmt.Sprintf("workers: %d", n)})
 }
 
 func (m *Master) reopenLogs() {
@@ -118,7 +119,7 @@ func (m *Master) reopenLogs() {
 		files++
 		if err := s.reopen(); err != nil {
 			failed++
-			m.emit(Event{Kind: EventError, Message: err.Error() + "; the file open before stays in use"})
+			m.emit(status.Event{Kind: status.EventError, Message: err.Error() + "; the file open before stays in use"})
 		}
 	}
 	switch {

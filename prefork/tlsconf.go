@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 
+	"github.com/starlight-go/starlight/status"
 	"golang.org/x/sys/unix"
 )
 
@@ -106,7 +107,7 @@ func (m *Master) rereadTLS() {
 		}
 	}
 	if err != nil {
-		m.emit(Event{Kind: EventError, Message: fmt.Sprintf("TLS: %v; the new workers get the certificate and key read before", err)})
+		m.emit(status.Event{Kind: status.EventError, Message: fmt.Sprintf("TLS: %v; the new workers get the certificate and key read before", err)})
 		return
 	}
 	m.tlsPEM = pem

@@ -14,13 +14,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/starlight-go/starlight/status"
 )
 
 // events records what a master reports.
-type events struct{ got []Event }
+type events struct{ got []status.Event }
 
-func (e *events) Event(ev Event) { e.got = append(e.got, ev) }
-func (e *events) Log(LogLine)    {}
+func (e *events) Event(ev status.Event) { e.got = append(e.got, ev) }
+func (e *events) Log(status.LogLine)    {}
 
 // selfSigned returns a certificate and its key, as PEM.
 func selfSigned(t *testing.T, cn string) (certPEM, keyPEM []byte) {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"syscall"
 	"time"
+
+	"github.com/starlight-go/starlight/status"
 )
 
 // stackWait bounds how long a frozen worker has to write its goroutine
@@ -63,7 +65,7 @@ func (m *Master) frozen(p *proc, now time.Time, d time.Duration) {
 	p.words.captureStacks()
 	m.signalProc(p, syscall.SIGCONT)
 	m.signalProc(p, syscall.SIGQUIT)
-	m.emit(Event{Kind: EventError, PID: p.pid, Slot: p.slot, Generation: p.gen,
+	m.emit(status.Event{Kind: status.EventError, PID: p.pid, Slot: p.slot, Generation: p.gen,
 		Message: fmt.Sprintf("worker %d frozen for %s (no heartbeat; --worker-timeout %s): its stacks go to the log, then it is killed and replaced", p.pid, d.Round(time.Second), m.cfg.WorkerTimeout)})
 }
 

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/starlight-go/starlight/internal/proto"
+	"github.com/starlight-go/starlight/status"
 )
 
 // startWorker starts the app binary as the worker of slot, with the
@@ -183,12 +184,12 @@ func (m *Master) workerCommand(binary string, gen int, spec *proto.Spec, files [
 // and wait for its exit, and report to the loop: ready, draining, exited.
 func (m *Master) watchWorker(p *proc, cmd *exec.Cmd, ps *workerPipes) {
 	dash := m.obs != nil && m.cfg.CaptureOutput
-	lineTo := func(stream Stream) func(string) {
+	lineTo := func(stream status.Stream) func(string) {
 		if !dash {
 			return nil
 		}
 		return func(text string) {
-			m.obs.Log(LogLine{Time: time.Now(), PID: p.pid, Stream: stream, Text: text})
+			m.obs.Log(status.LogLine{Time: time.Now(), PID: p.pid, Stream: stream, Text: text})
 		}
 	}
 	outSink, errSink := m.outw, m.errw
@@ -202,10 +203,10 @@ func (m *Master) watchWorker(p *proc, cmd *exec.Cmd, ps *workerPipes) {
 	// a moment after, if a process it started holds its pipes open), so
 	// that its last words come before the news of its end.
 	var pumps sync.WaitGroup
-	pumps.Go(func() { pump(ps.outR, outSink, lineTo(StreamStdout), nil) })
-	pumps.Go(func() { pump(ps.errR, errSink, lineTo(StreamStderr), p.words.keep) })
+	pumps.Go(func() { pump(ps.outR, outSink, lineTo(status.StreamStdout), nil) })
+	pumps.Go(func() { pump(ps.errR, errSink, lineTo(status.StreamStderr), p.words.keep) })
 	if ps.accR != nil {
-		go pump(ps.accR, m.accessw, lineTo(StreamAccess), nil)
+		go pump(ps.accR, m.accessw, lineTo(status.StreamAccess), nil)
 	}
 	readyR := ps.readyR
 	go func() {
@@ -285,7 +286,7 @@ func (m *Master) tlsSpec() *proto.TLS {
 	}
 }
 
-func sortWorkers(ws []WorkerInfo) {
+func sortWorkers(ws []status.WorkerInfo) {
 	sort.Slice(ws, func(i, j int) bool {
 		if ws[i].Generation != ws[j].Generation {
 			return ws[i].Generation < ws[j].Generation

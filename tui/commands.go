@@ -4,8 +4,7 @@ import (
 	"sync"
 
 	tea "github.com/charmbracelet/bubbletea"
-
-	"github.com/starlight-go/starlight/prefork"
+	"github.com/starlight-go/starlight/status"
 )
 
 // commandOrder makes commands reach the master in the order the keys were
@@ -40,11 +39,11 @@ func (o *commandOrder) run(ticket uint64, f func()) {
 
 // send returns a command that asks the master for kind, after whatever
 // the model asked before.
-func (m *model) send(kind prefork.CommandKind) tea.Cmd {
+func (m *model) send(kind status.CommandKind) tea.Cmd {
 	master, order, ticket := m.cfg.master, m.cfg.order, m.sent
 	m.sent++
 	return func() tea.Msg {
-		order.run(ticket, func() { master.Do(prefork.Command{Kind: kind}) })
+		order.run(ticket, func() { master.Do(status.Command{Kind: kind}) })
 		return nil
 	}
 }

@@ -13,15 +13,16 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/starlight-go/starlight/prefork"
+	"github.com/starlight-go/starlight/status"
 )
 
 // Master is what the dashboard needs from the running server.
 type Master interface {
 	// Snapshot returns the state of the pool. It is cheap and safe to call
 	// from any goroutine a few times a second.
-	Snapshot() prefork.Snapshot
+	Snapshot() status.Snapshot
 	// Do asks the master for something. It does not block.
-	Do(prefork.Command)
+	Do(status.Command)
 }
 
 // Options configure a Dashboard.
@@ -47,9 +48,9 @@ type Dashboard struct {
 	loc     *time.Location
 
 	mu     sync.Mutex
-	events *ring[prefork.Event]
-	logs   *ring[prefork.LogLine]
-	tail   *ring[prefork.Event] // the newest events, kept for after Run
+	events *ring[status.Event]
+	logs   *ring[status.LogLine]
+	tail   *ring[status.Event] // the newest events, kept for after Run
 }
 
 var _ prefork.Observer = (*Dashboard)(nil)
@@ -62,9 +63,9 @@ func New(opts Options) *Dashboard {
 		noColor: opts.NoColor || os.Getenv("NO_COLOR") != "",
 		now:     time.Now,
 		loc:     time.Local,
-		events:  newRing[prefork.Event](eventQueue),
-		logs:    newRing[prefork.LogLine](logQueue),
-		tail:    newRing[prefork.Event](tailEvents),
+		events:  newRing[status.Event](eventQueue),
+		logs:    newRing[status.LogLine](logQueue),
+		tail:    newRing[status.Event](tailEvents),
 	}
 }
 
@@ -73,14 +74,14 @@ func New(opts Options) *Dashboard {
 //
 // A failed build's output also goes to the Logs pane in full, as lines of
 // no worker: the Events pane shows its first lines only.
-func (d *Dashboard) Event(e prefork.Event) {
+func (d *Dashboard) Event(e status.Event) {
 	d.mu.Lock()
 	d.events.push(e)
 	d.tail.push(e)
-	if e.Kind == prefork.EventReloadFailed && e.Detail != "" {
+	if e.Kind == status.EventReloadFailed && e.Detail != "" {
 		for _, l := range strings.Split(strings.TrimRight(e.Detail, "\n"), "\n") {
 			if strings.TrimSpace(l) != "" {
-				d.logs.push(prefork.LogLine{Time: e.Time, Stream: prefork.StreamStderr, Text: l})
+				d.logs.push(status.LogLine{Time: e.Time, Stream: status.StreamStderr, Text: l})
 			}
 		}
 	}
@@ -89,14 +90,14 @@ func (d *Dashboard) Event(e prefork.Event) {
 
 // Log queues a line of worker output for the dashboard. It never blocks:
 // when the queue is full the oldest line goes.
-func (d *Dashboard) Log(l prefork.LogLine) {
+func (d *Dashboard) Log(l status.LogLine) {
 	d.mu.Lock()
 	d.logs.push(l)
 	d.mu.Unlock()
 }
 
 // take empties the queues; the dashboard's ticks call it.
-func (d *Dashboard) take() (events []prefork.Event, logs []prefork.LogLine, droppedLogs uint64) {
+func (d *Dashboard) take() (events []status.Event, logs []status.LogLine, droppedLogs uint64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	events, _ = d.events.take()
@@ -108,7 +109,7 @@ func (d *Dashboard) take() (events []prefork.Event, logs []prefork.LogLine, drop
 // and prints the last events as plain lines to the output.
 //
 // If the terminal's input fails or ends (the terminal went away), Run asks
-// the master to stop (prefork.CmdStop) and waits for done without drawing.
+// the master to stop (status.CmdStop) and waits for done without drawing.
 // Run returns an error only if the terminal could not be set up, or the
 // dashboard itself failed; the master is then left running.
 func (d *Dashboard) Run(m Master, done <-chan struct{}) error {
@@ -161,7 +162,7 @@ func (d *Dashboard) Run(m Master, done <-chan struct{}) error {
 
 	switch {
 	case watch.failed():
-		m.Do(prefork.Command{Kind: prefork.CmdStop})
+		m.Do(status.Command{Kind: status.CmdStop})
 	case err != nil:
 		return fmt.Errorf("tui: %w", err)
 	}
@@ -184,9 +185,9 @@ func (d *Dashboard) printTail(out io.Writer) {
 
 // plainEvent is an event as plain text: a line, then for a failed reload
 // the first lines of its output, indented.
-func plainEvent(e prefork.Event, loc *time.Location) string {
+func plainEvent(e status.Event, loc *time.Location) string {
 	s := fmt.Sprintf("%s %-*s %s\n", e.Time.In(loc).Format("15:04:05"), kindWidth, e.Kind, eventMessage(e))
-	if e.Kind == prefork.EventReloadFailed {
+	if e.Kind == status.EventReloadFailed {
 		for _, l := range detailLines(e.Detail, tailDetail, "") {
 			s += strings.Repeat(" ", eventIndent) + l + "\n"
 		}

@@ -10,8 +10,7 @@ import (
 	"time"
 
 	"github.com/charmbracelet/x/ansi"
-
-	"github.com/starlight-go/starlight/prefork"
+	"github.com/starlight-go/starlight/status"
 )
 
 // Event and Log return at once even when nobody takes from the queues.
@@ -26,8 +25,8 @@ func TestObserverNeverBlocks(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for i := 0; i < 100_000; i++ {
-					d.Event(prefork.Event{Kind: prefork.EventInfo, Message: "x"})
-					d.Log(prefork.LogLine{PID: g, Text: "y"})
+					d.Event(status.Event{Kind: status.EventInfo, Message: "x"})
+					d.Log(status.LogLine{PID: g, Text: "y"})
 				}
 			}()
 		}
@@ -124,13 +123,13 @@ func TestRunKeysThenDone(t *testing.T) {
 	out := &syncBuffer{}
 	d := New(Options{NoColor: true, Input: in, Output: out})
 	for i := 0; i < 15; i++ {
-		d.Event(prefork.Event{Time: t0.Add(time.Duration(i) * time.Second), Kind: prefork.EventSpawned, Message: fmt.Sprintf("worker %d", i)})
+		d.Event(status.Event{Time: t0.Add(time.Duration(i) * time.Second), Kind: status.EventSpawned, Message: fmt.Sprintf("worker %d", i)})
 	}
-	d.Event(prefork.Event{Time: t0.Add(time.Minute), Kind: prefork.EventReloadFailed, Message: "build failed",
+	d.Event(status.Event{Time: t0.Add(time.Minute), Kind: status.EventReloadFailed, Message: "build failed",
 		Detail: "./main.go:3:1: syntax error"})
 	d.loc = time.UTC
 
-	m := &fakeMaster{snap: fixtureSnapshot(t0, 1), cmdCh: make(chan prefork.CommandKind, 8), snapshots: make(chan struct{}, 1)}
+	m := &fakeMaster{snap: fixtureSnapshot(t0, 1), cmdCh: make(chan status.CommandKind, 8), snapshots: make(chan struct{}, 1)}
 	done := make(chan struct{})
 	errc := runDashboard(t, d, m, done)
 
@@ -140,7 +139,7 @@ func TestRunKeysThenDone(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, want := range []prefork.CommandKind{prefork.CmdReload, prefork.CmdStop, prefork.CmdForceStop} {
+	for _, want := range []status.CommandKind{status.CmdReload, status.CmdStop, status.CmdForceStop} {
 		if got := waitFor(t, m.cmdCh, string(want)); got != want {
 			t.Errorf("got command %s, want %s", got, want)
 		}
@@ -180,12 +179,12 @@ func firstLine(s string) string {
 func TestRunInputLost(t *testing.T) {
 	out := &syncBuffer{}
 	d := New(Options{NoColor: true, Input: strings.NewReader(""), Output: out})
-	d.Event(prefork.Event{Time: t0, Kind: prefork.EventStopping, Message: "stopping: terminal gone"})
-	m := &fakeMaster{snap: fixtureSnapshot(t0, 1), cmdCh: make(chan prefork.CommandKind, 8)}
+	d.Event(status.Event{Time: t0, Kind: status.EventStopping, Message: "stopping: terminal gone"})
+	m := &fakeMaster{snap: fixtureSnapshot(t0, 1), cmdCh: make(chan status.CommandKind, 8)}
 	done := make(chan struct{})
 	errc := runDashboard(t, d, m, done)
 
-	if got := waitFor(t, m.cmdCh, "a stop"); got != prefork.CmdStop {
+	if got := waitFor(t, m.cmdCh, "a stop"); got != status.CmdStop {
 		t.Fatalf("got %s, want stop", got)
 	}
 	select {
@@ -209,7 +208,7 @@ func TestRunDoneAlready(t *testing.T) {
 	defer keys.Close()
 	out := &syncBuffer{}
 	d := New(Options{NoColor: true, Input: in, Output: out})
-	d.Event(prefork.Event{Time: t0, Kind: prefork.EventStarted, Message: "serving"})
+	d.Event(status.Event{Time: t0, Kind: status.EventStarted, Message: "serving"})
 	done := make(chan struct{})
 	close(done)
 	errc := runDashboard(t, d, &fakeMaster{}, done)
@@ -222,11 +221,11 @@ func TestRunDoneAlready(t *testing.T) {
 }
 
 func TestPlainEvent(t *testing.T) {
-	e := prefork.Event{Time: t0, Kind: prefork.EventCrashed, PID: 12, Slot: 3, ExitCode: 2, Detail: "ignored"}
+	e := status.Event{Time: t0, Kind: status.EventCrashed, PID: 12, Slot: 3, ExitCode: 2, Detail: "ignored"}
 	if got, want := plainEvent(e, time.UTC), "09:26:53 crashed         worker 12 (slot 3), exit status 2\n"; got != want {
 		t.Errorf("plainEvent = %q, want %q", got, want)
 	}
-	e = prefork.Event{Time: t0, Kind: prefork.EventSignal, Signal: "SIGTERM", Message: "got \x1b[1mSIGTERM\x1b[0m\nsecond line"}
+	e = status.Event{Time: t0, Kind: status.EventSignal, Signal: "SIGTERM", Message: "got \x1b[1mSIGTERM\x1b[0m\nsecond line"}
 	if got, want := plainEvent(e, time.UTC), "09:26:53 signal          got SIGTERM\n"; got != want {
 		t.Errorf("plainEvent = %q, want %q", got, want)
 	}

@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/starlight-go/starlight/prefork"
+	"github.com/starlight-go/starlight/status"
 )
 
 const (
-	kindWidth        = len(prefork.EventReloadFinished) // the longest kind
-	eventIndent      = 8 + 1 + kindWidth + 1            // time, kind, spaces
-	reloadDetailRows = 8                                // compiler output shown under a failed reload
+	kindWidth        = len(status.EventReloadFinished) // the longest kind
+	eventIndent      = 8 + 1 + kindWidth + 1           // time, kind, spaces
+	reloadDetailRows = 8                               // compiler output shown under a failed reload
 	crashDetailRows  = 3
 )
 
@@ -33,7 +33,7 @@ func (m model) refreshEvents() model {
 
 // eventLines draws one event: a line of time, kind and message, then for
 // failures the first lines of the detail (maxDetail at most).
-func (m model) eventLines(e prefork.Event, w, maxDetail int) []string {
+func (m model) eventLines(e status.Event, w, maxDetail int) []string {
 	st := m.st
 	head := st.eventTime.Render(e.Time.In(m.cfg.loc).Format("15:04:05")) + " " +
 		st.kind(e.Kind).Render(pad(string(e.Kind), kindWidth)) + " " +
@@ -44,10 +44,10 @@ func (m model) eventLines(e prefork.Event, w, maxDetail int) []string {
 	detailStyle := st.detail
 	rest := ""
 	switch e.Kind {
-	case prefork.EventReloadFailed:
+	case status.EventReloadFailed:
 		rows, detailStyle = reloadDetailRows, st.kind(e.Kind).UnsetBold()
 		rest = " (all in Logs)" // Dashboard.Event copies it there
-	case prefork.EventCrashed, prefork.EventError:
+	case status.EventCrashed, status.EventError:
 		rows = crashDetailRows
 	}
 	indent := strings.Repeat(" ", eventIndent)
@@ -59,7 +59,7 @@ func (m model) eventLines(e prefork.Event, w, maxDetail int) []string {
 
 // eventMessage is an event's one line, made up from its fields if the
 // master left Message empty.
-func eventMessage(e prefork.Event) string {
+func eventMessage(e status.Event) string {
 	if msg, _, _ := strings.Cut(e.Message, "\n"); strings.TrimSpace(msg) != "" {
 		return sanitize(msg)
 	}
@@ -72,7 +72,7 @@ func eventMessage(e prefork.Event) string {
 	}
 	if e.Signal != "" {
 		parts = append(parts, "signal "+e.Signal)
-	} else if e.Kind == prefork.EventCrashed {
+	} else if e.Kind == status.EventCrashed {
 		parts = append(parts, fmt.Sprintf("exit status %d", e.ExitCode))
 	}
 	return strings.Join(parts, ", ")

@@ -8,21 +8,20 @@ import (
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
-
-	"github.com/starlight-go/starlight/prefork"
+	"github.com/starlight-go/starlight/status"
 )
 
 // fakeMaster records the commands it is given and serves a snapshot the
 // test sets.
 type fakeMaster struct {
 	mu        sync.Mutex
-	snap      prefork.Snapshot
-	cmds      []prefork.CommandKind
-	cmdCh     chan prefork.CommandKind // every command, if not nil
-	snapshots chan struct{}            // a token per Snapshot call, if not nil
+	snap      status.Snapshot
+	cmds      []status.CommandKind
+	cmdCh     chan status.CommandKind // every command, if not nil
+	snapshots chan struct{}           // a token per Snapshot call, if not nil
 }
 
-func (f *fakeMaster) Snapshot() prefork.Snapshot {
+func (f *fakeMaster) Snapshot() status.Snapshot {
 	f.mu.Lock()
 	s := f.snap
 	f.mu.Unlock()
@@ -35,7 +34,7 @@ func (f *fakeMaster) Snapshot() prefork.Snapshot {
 	return s
 }
 
-func (f *fakeMaster) Do(c prefork.Command) {
+func (f *fakeMaster) Do(c status.Command) {
 	f.mu.Lock()
 	f.cmds = append(f.cmds, c.Kind)
 	f.mu.Unlock()
@@ -44,16 +43,16 @@ func (f *fakeMaster) Do(c prefork.Command) {
 	}
 }
 
-func (f *fakeMaster) set(s prefork.Snapshot) {
+func (f *fakeMaster) set(s status.Snapshot) {
 	f.mu.Lock()
 	f.snap = s
 	f.mu.Unlock()
 }
 
-func (f *fakeMaster) commands() []prefork.CommandKind {
+func (f *fakeMaster) commands() []status.CommandKind {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]prefork.CommandKind(nil), f.cmds...)
+	return append([]status.CommandKind(nil), f.cmds...)
 }
 
 // t0 is the fixed "now" of the fixtures.
@@ -159,8 +158,8 @@ const mib = 1 << 20
 
 // fixtureSnapshot is a pool of six workers in every state, one of them busy
 // on a slow request, part-way through a reload.
-func fixtureSnapshot(now time.Time, requests uint64) prefork.Snapshot {
-	return prefork.Snapshot{
+func fixtureSnapshot(now time.Time, requests uint64) status.Snapshot {
+	return status.Snapshot{
 		Time:       now,
 		Started:    now.Add(-(time.Hour + 2*time.Minute + 3*time.Second)),
 		App:        "./cmd/shop",
@@ -173,50 +172,50 @@ func fixtureSnapshot(now time.Time, requests uint64) prefork.Snapshot {
 		Crashes:    1,
 		Reloads:    2,
 		Reloading:  true,
-		Workers: []prefork.WorkerInfo{
-			{Slot: 2, PID: 48213, Generation: 3, State: prefork.StateBusy, Requests: 87, Budget: 1000,
+		Workers: []status.WorkerInfo{
+			{Slot: 2, PID: 48213, Generation: 3, State: status.StateBusy, Requests: 87, Budget: 1000,
 				Active: 1, InFlight: "GET /api/orders?page=2", Since: now.Add(-180 * time.Millisecond),
 				Started: now.Add(-42 * time.Second), RSS: 9 * mib},
-			{Slot: 0, PID: 48190, Generation: 3, State: prefork.StateIdle, Requests: 412, Budget: 1000,
+			{Slot: 0, PID: 48190, Generation: 3, State: status.StateIdle, Requests: 412, Budget: 1000,
 				Started: now.Add(-4*time.Minute - 5*time.Second), RSS: 8283750},
-			{Slot: 1, PID: 48201, Generation: 3, State: prefork.StateBusy, Requests: 956, Budget: 1000,
+			{Slot: 1, PID: 48201, Generation: 3, State: status.StateBusy, Requests: 956, Budget: 1000,
 				Active: 2, InFlight: "POST /checkout", Since: now.Add(-7400 * time.Millisecond),
 				Started: now.Add(-3*time.Minute - 1*time.Second), RSS: 14 * mib},
-			{Slot: 3, PID: 48220, Generation: 3, State: prefork.StateStarting, Budget: 1000,
+			{Slot: 3, PID: 48220, Generation: 3, State: status.StateStarting, Budget: 1000,
 				Started: now.Add(-300 * time.Millisecond)},
-			{Slot: 4, PID: 47012, Generation: 2, State: prefork.StateExiting, Requests: 1000, Budget: 1000,
+			{Slot: 4, PID: 47012, Generation: 2, State: status.StateExiting, Requests: 1000, Budget: 1000,
 				Started: now.Add(-61 * time.Minute), RSS: 21 * mib},
-			{Slot: 5, PID: 47020, Generation: 2, State: prefork.StateIdle, Requests: 73045,
+			{Slot: 5, PID: 47020, Generation: 2, State: status.StateIdle, Requests: 73045,
 				Started: now.Add(-62 * time.Minute), RSS: 1288490189},
 		},
 	}
 }
 
-func fixtureEvents(now time.Time) []prefork.Event {
+func fixtureEvents(now time.Time) []status.Event {
 	at := func(d time.Duration) time.Time { return now.Add(-d) }
-	return []prefork.Event{
-		{Time: at(62 * time.Minute), Kind: prefork.EventStarted, Message: "serving http://127.0.0.1:8080 and unix:/tmp/shop.sock"},
-		{Time: at(61 * time.Minute), Kind: prefork.EventReady, PID: 47012, Slot: 4, Message: "worker 47012 ready (slot 4, gen 2)"},
-		{Time: at(5 * time.Minute), Kind: prefork.EventCrashed, PID: 47990, Slot: 1, ExitCode: 2,
+	return []status.Event{
+		{Time: at(62 * time.Minute), Kind: status.EventStarted, Message: "serving http://127.0.0.1:8080 and unix:/tmp/shop.sock"},
+		{Time: at(61 * time.Minute), Kind: status.EventReady, PID: 47012, Slot: 4, Message: "worker 47012 ready (slot 4, gen 2)"},
+		{Time: at(5 * time.Minute), Kind: status.EventCrashed, PID: 47990, Slot: 1, ExitCode: 2,
 			Message: "worker 47990 exited with status 2", Detail: "panic: runtime error: index out of range [3] with length 3\n\ngoroutine 1 [running]:\nmain.main()\n\t/src/shop/main.go:41 +0x1d"},
-		{Time: at(4 * time.Minute), Kind: prefork.EventReloadStarted, Generation: 3, Message: "reload: building generation 3"},
-		{Time: at(4*time.Minute - time.Second), Kind: prefork.EventReloadFailed, Generation: 3, Message: "build failed: generation 2 keeps serving",
+		{Time: at(4 * time.Minute), Kind: status.EventReloadStarted, Generation: 3, Message: "reload: building generation 3"},
+		{Time: at(4*time.Minute - time.Second), Kind: status.EventReloadFailed, Generation: 3, Message: "build failed: generation 2 keeps serving",
 			Detail: "# github.com/acme/shop\n./cart.go:88:9: undefined: totl\n./cart.go:91:2: missing return"},
-		{Time: at(30 * time.Second), Kind: prefork.EventReloadBuilt, Generation: 3, Message: "generation 3 built in 2.1s"},
-		{Time: at(29 * time.Second), Kind: prefork.EventSpawned, PID: 48190, Slot: 0, Generation: 3, Message: "worker 48190 (slot 0, gen 3)"},
-		{Time: at(3 * time.Second), Kind: prefork.EventRecycled, PID: 47950, Slot: 3, Requests: 1000, Message: "worker 47950 served its 1000 requests"},
+		{Time: at(30 * time.Second), Kind: status.EventReloadBuilt, Generation: 3, Message: "generation 3 built in 2.1s"},
+		{Time: at(29 * time.Second), Kind: status.EventSpawned, PID: 48190, Slot: 0, Generation: 3, Message: "worker 48190 (slot 0, gen 3)"},
+		{Time: at(3 * time.Second), Kind: status.EventRecycled, PID: 47950, Slot: 3, Requests: 1000, Message: "worker 47950 served its 1000 requests"},
 	}
 }
 
-func fixtureLogs(now time.Time) []prefork.LogLine {
-	return []prefork.LogLine{
-		{Time: now, PID: 47020, Stream: prefork.StreamStderr, Text: "2025/03/14 09:26:40 cache warm: 1,204 products"},
-		{Time: now, PID: 48190, Stream: prefork.StreamStdout, Text: "listening on inherited fd 3"},
-		{Time: now, PID: 48190, Stream: prefork.StreamAccess, Text: `127.0.0.1 "GET /healthz" 200 12B 0.3ms`},
-		{Time: now, PID: 48201, Stream: prefork.StreamStderr, Text: "warn: payment gateway slow (2.3s)\t\x1b[31mretrying\x1b[0m"},
-		{Time: now, PID: 48213, Stream: prefork.StreamStdout, Text: "orders: page 2 of 9 for customer 1138 — a line long enough to be cut at eighty columns and more"},
-		{Time: now, PID: 48201, Stream: prefork.StreamAccess, Text: `127.0.0.1 "POST /cart" 201 88B 14ms`},
-		{Time: now, PID: 48190, Stream: prefork.StreamStdout, Text: "GET /api/products took 4ms"},
+func fixtureLogs(now time.Time) []status.LogLine {
+	return []status.LogLine{
+		{Time: now, PID: 47020, Stream: status.StreamStderr, Text: "2025/03/14 09:26:40 cache warm: 1,204 products"},
+		{Time: now, PID: 48190, Stream: status.StreamStdout, Text: "listening on inherited fd 3"},
+		{Time: now, PID: 48190, Stream: status.StreamAccess, Text: `127.0.0.1 "GET /healthz" 200 12B 0.3ms`},
+		{Time: now, PID: 48201, Stream: status.StreamStderr, Text: "warn: payment gateway slow (2.3s)\t\x1b[31mretrying\x1b[0m"},
+		{Time: now, PID: 48213, Stream: status.StreamStdout, Text: "orders: page 2 of 9 for customer 1138 — a line long enough to be cut at eighty columns and more"},
+		{Time: now, PID: 48201, Stream: status.StreamAccess, Text: `127.0.0.1 "POST /cart" 201 88B 14ms`},
+		{Time: now, PID: 48190, Stream: status.StreamStdout, Text: "GET /api/products took 4ms"},
 	}
 }
 

@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/starlight-go/starlight/prefork"
+	"github.com/starlight-go/starlight/status"
 )
 
 const minPIDWidth = 4
@@ -12,16 +12,16 @@ const minPIDWidth = 4
 // logEntry is one line of the logs pane: the line as the worker wrote it
 // (made safe to draw) and, once drawn, how it looks.
 type logEntry struct {
-	line  prefork.LogLine
+	line  status.LogLine
 	drawn string
 }
 
-func (m model) visible(l prefork.LogLine) bool {
-	return m.showAccess || l.Stream != prefork.StreamAccess
+func (m model) visible(l status.LogLine) bool {
+	return m.showAccess || l.Stream != status.StreamAccess
 }
 
 // addLogs appends new lines, dropping the oldest beyond maxLogLines.
-func (m model) addLogs(lines []prefork.LogLine) model {
+func (m model) addLogs(lines []status.LogLine) model {
 	add := make([]logEntry, len(lines))
 	pidWidth := m.pidWidth
 	for i, l := range lines {
@@ -59,10 +59,10 @@ func (m model) refreshLogs(shift int) model {
 	if redraw {
 		m.logs = append([]logEntry(nil), m.logs...) // do not draw into a slice an older model holds
 	}
-	marks := map[prefork.Stream]string{
-		prefork.StreamStdout: m.st.stdoutMark.Render("│"),
-		prefork.StreamStderr: m.st.stderrMark.Render("┃"),
-		prefork.StreamAccess: m.st.accessMark.Render("›"),
+	marks := map[status.Stream]string{
+		status.StreamStdout: m.st.stdoutMark.Render("│"),
+		status.StreamStderr: m.st.stderrMark.Render("┃"),
+		status.StreamAccess: m.st.accessMark.Render("›"),
 	}
 	pids := map[int]string{}
 	lines := make([]string, 0, len(m.logs))
@@ -89,7 +89,7 @@ func (m model) refreshLogs(shift int) model {
 
 // drawLog draws one line: "1234 │ text", the pid in its own colour, the
 // bar red for stderr and an arrow, dimmed text, for the access log.
-func (m model) drawLog(l prefork.LogLine, w int, marks map[prefork.Stream]string, pids map[int]string) string {
+func (m model) drawLog(l status.LogLine, w int, marks map[status.Stream]string, pids map[int]string) string {
 	pid, ok := pids[l.PID]
 	if !ok {
 		s := "·"
@@ -101,10 +101,10 @@ func (m model) drawLog(l prefork.LogLine, w int, marks map[prefork.Stream]string
 	}
 	mark, ok := marks[l.Stream]
 	if !ok {
-		mark = marks[prefork.StreamStdout]
+		mark = marks[status.StreamStdout]
 	}
 	text := truncate(l.Text, w-m.pidWidth-3)
-	if l.Stream == prefork.StreamAccess {
+	if l.Stream == status.StreamAccess {
 		text = m.st.access.Render(text)
 	}
 	return pid + " " + mark + " " + text

@@ -9,8 +9,7 @@ import (
 	"github.com/charmbracelet/bubbles/viewport"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
-
-	"github.com/starlight-go/starlight/prefork"
+	"github.com/starlight-go/starlight/status"
 )
 
 const (
@@ -38,16 +37,16 @@ func (p pane) String() string {
 // feed is where the model takes what the master reported since the last
 // tick; Dashboard is one.
 type feed interface {
-	take() (events []prefork.Event, logs []prefork.LogLine, droppedLogs uint64)
+	take() (events []status.Event, logs []status.LogLine, droppedLogs uint64)
 }
 
 // tickMsg brings everything from outside the UI goroutine: it is made by
 // poll, inside a tea.Cmd.
 type tickMsg struct {
 	at          time.Time
-	snap        prefork.Snapshot
-	events      []prefork.Event
-	logs        []prefork.LogLine
+	snap        status.Snapshot
+	events      []status.Event
+	logs        []status.LogLine
 	droppedLogs uint64
 }
 
@@ -82,11 +81,11 @@ type model struct {
 	width, height int
 	clock         time.Time // when the last tick was taken
 
-	snap     prefork.Snapshot
+	snap     status.Snapshot
 	haveSnap bool
 	rates    rates
 
-	events       []prefork.Event
+	events       []status.Event
 	eventsVP     viewport.Model
 	eventsWidth  int  // content width the events were drawn for
 	eventsHeight int  // and the pane's height
@@ -196,7 +195,7 @@ func (m model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 func (m model) observe(t tickMsg) model {
 	m.clock = t.at
 	m.snap, m.haveSnap = t.snap, true
-	m.snap.Workers = append([]prefork.WorkerInfo(nil), t.snap.Workers...)
+	m.snap.Workers = append([]status.WorkerInfo(nil), t.snap.Workers...)
 	sort.SliceStable(m.snap.Workers, func(i, j int) bool {
 		return m.snap.Workers[i].Slot < m.snap.Workers[j].Slot
 	})
@@ -253,27 +252,27 @@ func (m model) handleKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(k, keys.Interrupt):
 		if m.stopAsked || m.snap.Stopping {
 			m.forceAsked = true
-			cmd := m.send(prefork.CmdForceStop)
+			cmd := m.send(status.CmdForceStop)
 			return m.setFlash("stopping now"), cmd
 		}
 		m.stopAsked = true
-		cmd := m.send(prefork.CmdStop)
+		cmd := m.send(status.CmdStop)
 		return m, cmd
 	case key.Matches(k, keys.Stop):
 		if m.stopAsked {
 			return m.setFlash("already stopping — ctrl+c to stop now"), nil
 		}
 		m.stopAsked = true
-		cmd := m.send(prefork.CmdStop)
+		cmd := m.send(status.CmdStop)
 		return m, cmd
 	case key.Matches(k, keys.Reload):
-		cmd := m.send(prefork.CmdReload)
+		cmd := m.send(status.CmdReload)
 		return m.setFlash("reload requested"), cmd
 	case key.Matches(k, keys.ScaleUp):
-		cmd := m.send(prefork.CmdScaleUp)
+		cmd := m.send(status.CmdScaleUp)
 		return m.setFlash("one worker more requested"), cmd
 	case key.Matches(k, keys.ScaleDown):
-		cmd := m.send(prefork.CmdScaleDown)
+		cmd := m.send(status.CmdScaleDown)
 		return m.setFlash("one worker fewer requested"), cmd
 	case key.Matches(k, keys.Help):
 		m.help.ShowAll = !m.help.ShowAll
@@ -293,9 +292,9 @@ func (m model) handleKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		// The master has the workers write access lines only while
 		// they are shown.
 		if m.showAccess {
-			return m, m.send(prefork.CmdAccessOn)
+			return m, m.send(status.CmdAccessOn)
 		}
-		return m, m.send(prefork.CmdAccessOff)
+		return m, m.send(status.CmdAccessOff)
 	case key.Matches(k, keys.Clear):
 		m.logs, m.pidWidth, m.droppedLogs = nil, minPIDWidth, 0
 		m.follow = true // nothing left above to read

@@ -10,24 +10,23 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/ansi"
-
-	"github.com/starlight-go/starlight/prefork"
+	"github.com/starlight-go/starlight/status"
 )
 
 func TestKeysSendCommands(t *testing.T) {
 	cases := []struct {
 		keys []string
-		want []prefork.CommandKind
+		want []status.CommandKind
 	}{
-		{[]string{"r"}, []prefork.CommandKind{prefork.CmdReload}},
-		{[]string{"+", "=", "-"}, []prefork.CommandKind{prefork.CmdScaleUp, prefork.CmdScaleUp, prefork.CmdScaleDown}},
-		{[]string{"q"}, []prefork.CommandKind{prefork.CmdStop}},
-		{[]string{"q", "q"}, []prefork.CommandKind{prefork.CmdStop}},
-		{[]string{"ctrl+c"}, []prefork.CommandKind{prefork.CmdStop}},
-		{[]string{"ctrl+c", "ctrl+c"}, []prefork.CommandKind{prefork.CmdStop, prefork.CmdForceStop}},
-		{[]string{"q", "ctrl+c"}, []prefork.CommandKind{prefork.CmdStop, prefork.CmdForceStop}},
-		{[]string{"r+-"}, []prefork.CommandKind{prefork.CmdReload, prefork.CmdScaleUp, prefork.CmdScaleDown}},
-		{[]string{"a", "a"}, []prefork.CommandKind{prefork.CmdAccessOn, prefork.CmdAccessOff}},
+		{[]string{"r"}, []status.CommandKind{status.CmdReload}},
+		{[]string{"+", "=", "-"}, []status.CommandKind{status.CmdScaleUp, status.CmdScaleUp, status.CmdScaleDown}},
+		{[]string{"q"}, []status.CommandKind{status.CmdStop}},
+		{[]string{"q", "q"}, []status.CommandKind{status.CmdStop}},
+		{[]string{"ctrl+c"}, []status.CommandKind{status.CmdStop}},
+		{[]string{"ctrl+c", "ctrl+c"}, []status.CommandKind{status.CmdStop, status.CmdForceStop}},
+		{[]string{"q", "ctrl+c"}, []status.CommandKind{status.CmdStop, status.CmdForceStop}},
+		{[]string{"r+-"}, []status.CommandKind{status.CmdReload, status.CmdScaleUp, status.CmdScaleDown}},
+		{[]string{"a", "a"}, []status.CommandKind{status.CmdAccessOn, status.CmdAccessOff}},
 		{[]string{"f", "c", "tab", "?", "up", "x"}, nil},
 	}
 	for _, c := range cases {
@@ -75,7 +74,7 @@ func TestInterruptWhileMasterStops(t *testing.T) {
 	hs.master.set(s)
 	hs.tick()
 	hs.key("ctrl+c")
-	if got := hs.master.commands(); !reflect.DeepEqual(got, []prefork.CommandKind{prefork.CmdForceStop}) {
+	if got := hs.master.commands(); !reflect.DeepEqual(got, []status.CommandKind{status.CmdForceStop}) {
 		t.Errorf("commands = %v, want force-stop", got)
 	}
 }
@@ -155,7 +154,7 @@ func TestFollowAndScroll(t *testing.T) {
 	hs := newHarness(t, 80, 24)
 	hs.loadFixture()
 	for i := 0; i < 100; i++ {
-		hs.dash.Log(prefork.LogLine{PID: 48190, Stream: prefork.StreamStdout, Text: fmt.Sprintf("line %03d", i)})
+		hs.dash.Log(status.LogLine{PID: 48190, Stream: status.StreamStdout, Text: fmt.Sprintf("line %03d", i)})
 	}
 	hs.tick()
 	if !hs.m.follow || !hs.m.logsVP.AtBottom() {
@@ -174,7 +173,7 @@ func TestFollowAndScroll(t *testing.T) {
 		t.Errorf("home: offset %d, want 0", hs.m.logsVP.YOffset)
 	}
 	for i := 0; i < 10; i++ {
-		hs.dash.Log(prefork.LogLine{PID: 48190, Stream: prefork.StreamStdout, Text: fmt.Sprintf("more %d", i)})
+		hs.dash.Log(status.LogLine{PID: 48190, Stream: status.StreamStdout, Text: fmt.Sprintf("more %d", i)})
 	}
 	hs.tick()
 	if hs.m.logsVP.YOffset != 0 {
@@ -213,7 +212,7 @@ func TestClearLogs(t *testing.T) {
 	if strings.Contains(view, "listening on inherited fd 3") || !strings.Contains(view, "no output yet") {
 		t.Errorf("logs pane not cleared:\n%s", view)
 	}
-	hs.dash.Log(prefork.LogLine{PID: 7, Stream: prefork.StreamStderr, Text: "after clear"})
+	hs.dash.Log(status.LogLine{PID: 7, Stream: status.StreamStderr, Text: "after clear"})
 	hs.tick()
 	if !strings.Contains(ansi.Strip(hs.m.View()), "after clear") {
 		t.Error("no logs after clearing")
@@ -225,7 +224,7 @@ func TestWorkersPaneScrolls(t *testing.T) {
 	s := fixtureSnapshot(t0, 1)
 	s.Workers = nil
 	for i := 0; i < 30; i++ {
-		s.Workers = append(s.Workers, prefork.WorkerInfo{Slot: i, PID: 1000 + i, State: prefork.StateIdle, Started: t0})
+		s.Workers = append(s.Workers, status.WorkerInfo{Slot: i, PID: 1000 + i, State: status.StateIdle, Started: t0})
 	}
 	hs.master.set(s)
 	hs.tick()
@@ -326,7 +325,7 @@ func TestHeader(t *testing.T) {
 // in the empty Workers pane.
 func TestHaltedApp(t *testing.T) {
 	hs := newHarness(t, 120, 40)
-	hs.master.set(prefork.Snapshot{Time: t0, Started: t0.Add(-time.Minute), App: "./app", Generation: 1, Target: 2, Halted: true})
+	hs.master.set(status.Snapshot{Time: t0, Started: t0.Add(-time.Minute), App: "./app", Generation: 1, Target: 2, Halted: true})
 	hs.tick()
 	view := ansi.Strip(hs.m.View())
 	for _, want := range []string{"app cannot start", "no workers: the app cannot start (see Events); waiting for a change, or r to retry"} {
@@ -340,12 +339,12 @@ func TestHaltedApp(t *testing.T) {
 // rest is, and is in the Logs pane in full.
 func TestBuildOutputInLogs(t *testing.T) {
 	hs := newHarness(t, 120, 40)
-	hs.master.set(prefork.Snapshot{Time: t0, Started: t0.Add(-time.Minute), App: "./app", Generation: 1, Target: 2})
+	hs.master.set(status.Snapshot{Time: t0, Started: t0.Add(-time.Minute), App: "./app", Generation: 1, Target: 2})
 	var out []string
 	for i := 1; i <= 12; i++ {
 		out = append(out, fmt.Sprintf("./main.go:%d:2: undefined: thing%d", i, i))
 	}
-	hs.dash.Event(prefork.Event{Time: t0, Kind: prefork.EventReloadFailed, Generation: 2,
+	hs.dash.Event(status.Event{Time: t0, Kind: status.EventReloadFailed, Generation: 2,
 		Message: "build of generation 2 failed; generation 1 keeps serving: build ./app: exit status 1",
 		Detail:  "# app\n" + strings.Join(out, "\n") + "\n"})
 	hs.tick()
@@ -391,7 +390,7 @@ func TestLogsRingBounded(t *testing.T) {
 	hs := newHarness(t, 80, 24)
 	for round := 0; round < 3; round++ {
 		for i := 0; i < maxLogLines; i++ {
-			hs.dash.Log(prefork.LogLine{PID: 1, Text: fmt.Sprintf("r%d l%d", round, i)})
+			hs.dash.Log(status.LogLine{PID: 1, Text: fmt.Sprintf("r%d l%d", round, i)})
 		}
 		hs.tick()
 	}
@@ -406,7 +405,7 @@ func TestLogsRingBounded(t *testing.T) {
 func TestRates(t *testing.T) {
 	var r rates
 	at := t0
-	s := prefork.Snapshot{Workers: []prefork.WorkerInfo{{PID: 1, Started: at.Add(-time.Hour)}}}
+	s := status.Snapshot{Workers: []status.WorkerInfo{{PID: 1, Started: at.Add(-time.Hour)}}}
 	for i := 0; i < 12; i++ {
 		s.Requests += 10
 		s.Workers[0].Requests += 5
@@ -446,7 +445,7 @@ func TestCommandOrder(t *testing.T) {
 		go func(c tea.Cmd) { defer wg.Done(); c() }(cmds[i])
 	}
 	wg.Wait()
-	want := []prefork.CommandKind{prefork.CmdReload, prefork.CmdScaleUp, prefork.CmdScaleDown, prefork.CmdStop, prefork.CmdForceStop}
+	want := []status.CommandKind{status.CmdReload, status.CmdScaleUp, status.CmdScaleDown, status.CmdStop, status.CmdForceStop}
 	if got := hs.master.commands(); !reflect.DeepEqual(got, want) {
 		t.Errorf("commands = %v, want %v", got, want)
 	}

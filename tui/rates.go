@@ -3,7 +3,7 @@ package tui
 import (
 	"time"
 
-	"github.com/starlight-go/starlight/prefork"
+	"github.com/starlight-go/starlight/status"
 )
 
 const (
@@ -31,7 +31,7 @@ type rates struct {
 	histAt  time.Time
 }
 
-func (r rates) observe(s prefork.Snapshot, at time.Time) rates {
+func (r rates) observe(s status.Snapshot, at time.Time) rates {
 	cur := sample{at: at, total: s.Requests, byPID: make(map[int]uint64, len(s.Workers))}
 	for _, w := range s.Workers {
 		cur.byPID[w.PID] = w.Requests

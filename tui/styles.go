@@ -6,8 +6,7 @@ import (
 	"github.com/charmbracelet/bubbles/help"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/muesli/termenv"
-
-	"github.com/starlight-go/starlight/prefork"
+	"github.com/starlight-go/starlight/status"
 )
 
 // Every colour has a light- and a dark-background variant so that the
@@ -51,12 +50,12 @@ type styles struct {
 	title, titleFocused   lipgloss.Style
 
 	tableHeader lipgloss.Style
-	states      map[prefork.WorkerState]lipgloss.Style
+	states      map[status.WorkerState]lipgloss.Style
 	stuck       lipgloss.Style
 	oldGen      lipgloss.Style
 
 	eventTime lipgloss.Style
-	kinds     map[prefork.EventKind]lipgloss.Style
+	kinds     map[status.EventKind]lipgloss.Style
 	detail    lipgloss.Style
 
 	pids       []lipgloss.Style
@@ -114,34 +113,34 @@ func newStyles(r *lipgloss.Renderer) *styles {
 		titleFocused:  fg(colAccent).Bold(true).Reverse(true),
 
 		tableHeader: fg(colMuted).Bold(true),
-		states: map[prefork.WorkerState]lipgloss.Style{
-			prefork.StateStarting: fg(colBlue),
-			prefork.StateIdle:     fg(colGreen),
-			prefork.StateBusy:     fg(colYellow).Bold(true),
-			prefork.StateExiting:  fg(colFaint),
+		states: map[status.WorkerState]lipgloss.Style{
+			status.StateStarting: fg(colBlue),
+			status.StateIdle:     fg(colGreen),
+			status.StateBusy:     fg(colYellow).Bold(true),
+			status.StateExiting:  fg(colFaint),
 		},
 		stuck:  fg(colRed).Bold(true),
 		oldGen: fg(colYellow),
 
 		eventTime: fg(colFaint),
-		kinds: map[prefork.EventKind]lipgloss.Style{
-			prefork.EventStarted:        fg(colGreen).Bold(true),
-			prefork.EventSpawned:        fg(colBlue),
-			prefork.EventReady:          fg(colGreen),
-			prefork.EventRecycled:       fg(colCyan),
-			prefork.EventHarakiri:       fg(colOrange),
-			prefork.EventExited:         fg(colMuted),
-			prefork.EventCrashed:        fg(colRed).Bold(true),
-			prefork.EventBackoff:        fg(colOrange),
-			prefork.EventReloadStarted:  fg(colMagenta),
-			prefork.EventReloadBuilt:    fg(colMagenta),
-			prefork.EventReloadFailed:   fg(colRed).Bold(true),
-			prefork.EventReloadFinished: fg(colGreen).Bold(true),
-			prefork.EventScaled:         fg(colCyan),
-			prefork.EventSignal:         fg(colYellow),
-			prefork.EventStopping:       fg(colYellow).Bold(true),
-			prefork.EventError:          fg(colRed).Bold(true),
-			prefork.EventInfo:           fg(colText),
+		kinds: map[status.EventKind]lipgloss.Style{
+			status.EventStarted:        fg(colGreen).Bold(true),
+			status.EventSpawned:        fg(colBlue),
+			status.EventReady:          fg(colGreen),
+			status.EventRecycled:       fg(colCyan),
+			status.EventHarakiri:       fg(colOrange),
+			status.EventExited:         fg(colMuted),
+			status.EventCrashed:        fg(colRed).Bold(true),
+			status.EventBackoff:        fg(colOrange),
+			status.EventReloadStarted:  fg(colMagenta),
+			status.EventReloadBuilt:    fg(colMagenta),
+			status.EventReloadFailed:   fg(colRed).Bold(true),
+			status.EventReloadFinished: fg(colGreen).Bold(true),
+			status.EventScaled:         fg(colCyan),
+			status.EventSignal:         fg(colYellow),
+			status.EventStopping:       fg(colYellow).Bold(true),
+			status.EventError:          fg(colRed).Bold(true),
+			status.EventInfo:           fg(colText),
 		},
 		detail: fg(colMuted),
 
@@ -169,7 +168,7 @@ func newStyles(r *lipgloss.Renderer) *styles {
 }
 
 // state returns the style of a worker state.
-func (s *styles) state(st prefork.WorkerState) lipgloss.Style {
+func (s *styles) state(st status.WorkerState) lipgloss.Style {
 	if x, ok := s.states[st]; ok {
 		return x
 	}
@@ -177,7 +176,7 @@ func (s *styles) state(st prefork.WorkerState) lipgloss.Style {
 }
 
 // kind returns the style of an event kind.
-func (s *styles) kind(k prefork.EventKind) lipgloss.Style {
+func (s *styles) kind(k status.EventKind) lipgloss.Style {
 	if x, ok := s.kinds[k]; ok {
 		return x
 	}

@@ -6,8 +6,7 @@ import (
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
-
-	"github.com/starlight-go/starlight/prefork"
+	"github.com/starlight-go/starlight/status"
 )
 
 // View draws the whole screen: exactly as many lines as the terminal has,
@@ -113,7 +112,7 @@ func (m model) headerView() string {
 	// Line 3: workers, requests, rate and its history.
 	alive := 0
 	for _, wk := range s.Workers {
-		if wk.State != prefork.StateExiting {
+		if wk.State != status.StateExiting {
 			alive++
 		}
 	}

@@ -8,8 +8,7 @@ import (
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
-
-	"github.com/starlight-go/starlight/prefork"
+	"github.com/starlight-go/starlight/status"
 )
 
 // column is one column of the workers table.
@@ -41,11 +40,11 @@ var workerColumns = []column{
 
 const minFlexWidth = 12
 
-var stateGlyphs = map[prefork.WorkerState]string{
-	prefork.StateStarting: "◔",
-	prefork.StateIdle:     "○",
-	prefork.StateBusy:     "●",
-	prefork.StateExiting:  "◌",
+var stateGlyphs = map[status.WorkerState]string{
+	status.StateStarting: "◔",
+	status.StateIdle:     "○",
+	status.StateBusy:     "●",
+	status.StateExiting:  "◌",
 }
 
 // refTime is "now" for durations shown: the snapshot's own time, so that
@@ -58,12 +57,12 @@ func (m model) refTime() time.Time {
 }
 
 // stuck tells whether a worker has been busy on one request too long.
-func (m model) stuck(w prefork.WorkerInfo) bool {
-	return w.State == prefork.StateBusy && !w.Since.IsZero() && m.refTime().Sub(w.Since) > stuckAfter
+func (m model) stuck(w status.WorkerInfo) bool {
+	return w.State == status.StateBusy && !w.Since.IsZero() && m.refTime().Sub(w.Since) > stuckAfter
 }
 
 // workerCells is one worker's row.
-func (m model) workerCells(w prefork.WorkerInfo) []cell {
+func (m model) workerCells(w status.WorkerInfo) []cell {
 	st := m.st
 	now := m.refTime()
 	stuck := m.stuck(w)
@@ -199,7 +198,7 @@ func (m model) workersBox(h int) string {
 
 // workersInfo counts workers by state for the pane's title: "2 busy · 2 idle".
 func (m model) workersInfo() string {
-	counts := map[prefork.WorkerState]int{}
+	counts := map[status.WorkerState]int{}
 	stuck := 0
 	for _, w := range m.snap.Workers {
 		counts[w.State]++
@@ -208,7 +207,7 @@ func (m model) workersInfo() string {
 		}
 	}
 	var parts []string
-	for _, s := range []prefork.WorkerState{prefork.StateBusy, prefork.StateIdle, prefork.StateStarting, prefork.StateExiting} {
+	for _, s := range []status.WorkerState{status.StateBusy, status.StateIdle, status.StateStarting, status.StateExiting} {
 		if counts[s] > 0 {
 			parts = append(parts, m.st.state(s).Render(fmt.Sprintf("%d %s", counts[s], s)))
 		}
