@@ -2,12 +2,7 @@ package prefork
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
-	"path/filepath"
-	"runtime"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -99,6 +94,7 @@ type Master struct {
 	id                   *identity
 	tlsPEM               []byte   // certificate and key read before switching user, or nil
 	tlsMemfd             *os.File // tlsPEM as workers get it (see tlsPEMFile)
+	undo                 []func() // what setup acquired, to release (setup.go)
 	pidFile              bool     // we wrote cfg.PidFile
 	pidLock              *os.File // cfg.PidFile, open and locked while we run
 
@@ -254,190 +250,6 @@ func (m *Master) Serve() (int, error) {
 		return m.exitCode, m.failure
 	}
 	return m.exitCode, nil
-}
-
-func (m *Master) setup() (int, error) {
-	m.started = time.Now()
-	// Signals are the master's from the start: a stop during the first
-	// build must cancel it and clean up, and TTIN must not stop the
-	// process (the default action of an untrapped SIGTTIN).
-	m.trapSignals()
-	// Workers and builds are started from one thread that never exits,
-	// so that their parent-death signal means the master's death.
-	m.spawner = newSpawner()
-	if m.cfg.Umask >= 0 {
-		syscall.Umask(m.cfg.Umask)
-	}
-	if m.cfg.ErrorLog != "" {
-		s, err := openSink(m.cfg.ErrorLog)
-		if err != nil {
-			return ExitUsage, fmt.Errorf("--error-log: %w", err)
-		}
-		m.errw = s
-		if m.daemonized() {
-			// Runtime crashes of the master land in the log too.
-			syscall.Dup2(int(s.f.Fd()), 2)
-			m.outw = s
-		}
-	}
-	if m.cfg.AccessLog == "-" {
-		m.accessw = m.outw
-	} else if m.cfg.AccessLog != "" {
-		s, err := openSink(m.cfg.AccessLog)
-		if err != nil {
-			return ExitUsage, fmt.Errorf("--access-log: %w", err)
-		}
-		m.accessw = s
-	}
-	// From here on a log that does not keep up never blocks the master.
-	for _, s := range []*sink{m.errw, m.outw, m.accessw} {
-		s.background()
-	}
-	for _, n := range m.cfg.Notes {
-		m.info("%s", n)
-	}
-	m.lastGen, m.gen = 1, 1
-	m.binary = m.app.binary
-	if m.app.dir != "" || m.cfg.Workers > 0 {
-		// A source directory's builds go there; an executable's
-		// generations are pinned there (see pin.go).
-		if n := sweepBuildDirs(); n > 0 {
-			m.info("removed build directories that killed masters left in %s: %d", os.TempDir(), n)
-		}
-		dir, lock, err := makeBuildDir()
-		if err != nil {
-			return ExitFailure, buildDirError(err)
-		}
-		m.buildDir, m.buildLock = dir, lock
-	}
-	if m.app.dir != "" {
-		m.binary = filepath.Join(m.buildDir, "app-1")
-		if code, err := m.firstBuild(); err != nil {
-			return code, err
-		}
-	}
-	if m.buildDir != "" {
-		if err := m.id.chown(m.buildDir); err != nil {
-			return ExitFailure, buildDirError(err)
-		}
-		if m.app.dir != "" {
-			m.id.chown(m.binary) // the build, never the user's own executable
-		}
-	}
-	ls, err := systemdListeners(m.cfg.SSL)
-	if err == nil && ls == nil {
-		ls, err = bind(&m.cfg)
-	} else if err == nil {
-		m.info("using %s from systemd", plural(len(ls), "socket"))
-		if m.cfg.AddressGiven {
-			m.info("--host, --port, --listen and --socket are ignored: the sockets come from systemd")
-		}
-		if m.cfg.ReusePort {
-			closeListeners(ls)
-			err = errors.New("--reuse-port binds a socket per worker, and the sockets come from systemd: drop one of them")
-		}
-	}
-	if err != nil {
-		return ExitFailure, err
-	}
-	m.listeners = ls
-	for _, p := range staleRemoved {
-		m.info("removed stale socket %s", p)
-	}
-	if m.cfg.PidFile != "" {
-		if m.pidLock, err = writePidFile(m.cfg.PidFile, os.Getpid()); err != nil {
-			return ExitFailure, err
-		}
-		if stalePidReplaced != "" {
-			m.info("%s", stalePidReplaced)
-		}
-		m.pidFile = true
-	}
-	// Log files stay writable, and reopenable on SIGUSR1, after the switch;
-	// unix sockets go to the user too, as gunicorn's do, so that a proxy
-	// running as that user (or group) can connect.
-	for _, f := range []string{m.cfg.ErrorLog, m.cfg.AccessLog} {
-		if f != "" && f != "-" {
-			m.id.chown(f)
-		}
-	}
-	for _, l := range m.listeners {
-		if l.path != "" {
-			m.id.lchown(l.path)
-		}
-	}
-	if m.id != nil && m.cfg.SSL {
-		// The key is often readable by root alone: read it now, and
-		// hand it to every worker (see tlsPEMFile).
-		if m.tlsPEM, err = readTLSPEM(&m.cfg); err != nil {
-			return ExitFailure, err
-		}
-	}
-	if err := m.id.drop(); err != nil {
-		return ExitFailure, err
-	}
-	if m.app.dir == "" && m.cfg.Workers > 0 {
-		// As the user the workers run as: what it cannot run fails now,
-		// not at the first reload.
-		m.binary = m.pin(m.app.binary, 1)
-	}
-	if m.cfg.Workers == 0 {
-		return m.execInPlace()
-	}
-	// The master's work is small and rarely urgent (reaping, a snapshot a
-	// few times a second, a dashboard); the CPUs are the workers'. One P
-	// also keeps the garbage collector's idle-time marking, which would
-	// take every idle CPU during a collection, off the workers' cores.
-	runtime.GOMAXPROCS(1)
-	slots := 2*MaxWorkers + 16
-	if m.board, err = scoreboard.Create(slots); err != nil {
-		return ExitFailure, err
-	}
-	for i := slots - 1; i >= 0; i-- {
-		m.freeSlots = append(m.freeSlots, i)
-	}
-	if m.deathR, m.deathW, err = os.Pipe(); err != nil {
-		return ExitFailure, fmt.Errorf("pipe: %w", err)
-	}
-	if m.watching() {
-		if err := m.startWatcher(); err != nil {
-			return ExitFailure, err
-		}
-	}
-	var urls []string
-	for _, l := range m.listeners {
-		urls = append(urls, l.url)
-	}
-	m.emit(status.Event{Kind: status.EventStarted, Generation: m.gen,
-		Message: fmt.Sprintf("starlight %s serving %s with %s (pid %d)", m.app.name, strings.Join(urls, " "), plural(m.target, "worker"), os.Getpid())})
-	m.publish()
-	return 0, nil
-}
-
-// cleanup releases what setup acquired; workers are gone by now.
-func (m *Master) cleanup() {
-	if m.watcher != nil {
-		m.watcher.Close()
-	}
-	closeListeners(m.listeners)
-	if m.pidFile {
-		removePidFile(m.cfg.PidFile, os.Getpid())
-		m.pidLock.Close()
-	}
-	if m.deathW != nil {
-		m.deathW.Close()
-		m.deathR.Close()
-	}
-	if m.board != nil {
-		m.board.Close()
-	}
-	if m.buildDir != "" {
-		os.RemoveAll(m.buildDir)
-		if m.buildLock != nil {
-			m.buildLock.Close()
-		}
-	}
-	m.stopSignals()
 }
 
 // loop is the one goroutine that owns the pool.
