@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/starlight-go/starlight/internal/addr"
 	"github.com/starlight-go/starlight/internal/logfile"
 	"github.com/starlight-go/starlight/internal/proto"
 	"github.com/starlight-go/starlight/internal/scoreboard"
@@ -266,22 +267,22 @@ const heartbeatInterval = 500 * time.Millisecond
 
 // serveAlone is the app run by hand: one process, no master.
 func serveAlone(h http.Handler) error {
-	addr, err := listenFlag(os.Args[1:])
+	where, err := listenFlag(os.Args[1:])
 	if err != nil {
 		return fmt.Errorf("httpserver: %w", err)
 	}
-	if addr == "" {
+	if where == "" {
 		if p := os.Getenv("PORT"); p != "" {
-			addr = ":" + p
+			where = ":" + p
 		} else {
-			addr = ":5000"
+			where = ":5000"
 		}
 	}
 	network, url := "tcp", "http://"
-	if proto.IsUnixAddr(addr) {
+	if addr.IsUnix(where) {
 		network, url = "unix", "unix:" // removed at exit by the listener
 	}
-	ln, err := net.Listen(network, addr)
+	ln, err := net.Listen(network, where)
 	if err != nil {
 		return fmt.Errorf("httpserver: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/starlight-go/starlight/internal/addr"
 	"github.com/starlight-go/starlight/internal/scoreboard"
 	"github.com/starlight-go/starlight/status"
 )
@@ -284,7 +285,7 @@ func TestRolloutFinishesAfterScaleDownMidway(t *testing.T) {
 // --reuse-port never shares a port with a server already there: SO_REUSEPORT
 // alone would let a second one bind it without a word.
 func TestReusePortRefusesABoundPort(t *testing.T) {
-	first, err := bindTCP("127.0.0.1:0", false, 2)
+	first, err := bindTCP(addr.HostPort("127.0.0.1", 0), false, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +293,7 @@ func TestReusePortRefusesABoundPort(t *testing.T) {
 	if len(first.lanes) != 2 {
 		t.Fatalf("%d lanes, want 2", len(first.lanes))
 	}
-	second, err := bindTCP(first.addr, false, 2)
+	second, err := bindTCP(mustParse(t, first.addr), false, 2)
 	if err == nil {
 		closeListeners([]*listener{second})
 		t.Fatalf("a second --reuse-port server bound %s", first.addr)

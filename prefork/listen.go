@@ -5,17 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/starlight-go/starlight/internal/addr"
 	"golang.org/x/sys/unix"
-
-	"github.com/starlight-go/starlight/internal/proto"
 )
 
 // listener is one bound socket, held by the master for its whole life.
@@ -40,128 +37,41 @@ type listener struct {
 }
 
 // addresses lists what to bind, from -o/-p, -l, -S and --ipv6.
-func (c *Config) addresses() []string {
-	var out []string
-	out = append(out, c.Listen...)
+func (c *Config) addresses() ([]addr.Addr, error) {
+	var out []addr.Addr
+	for _, l := range c.Listen {
+		a, err := addr.Parse(l)
+		if err != nil {
+			return nil, fmt.Errorf("--listen: %q: %w", l, err)
+		}
+		out = append(out, a)
+	}
 	if c.Socket != "" {
-		out = append(out, c.Socket)
+		a, err := addr.ParseUnix(c.Socket)
+		if err != nil {
+			return nil, fmt.Errorf("--socket: %q: %w", c.Socket, err)
+		}
+		out = append(out, a)
 	}
 	if len(c.Listen) == 0 && c.Socket == "" {
-		host := c.Host
+		host, err := addr.CleanHost(c.Host)
+		if err != nil {
+			return nil, fmt.Errorf("--host: %q: %w", c.Host, err)
+		}
 		if host == "" && c.IPv6 {
 			host = "::"
 		}
-		out = append(out, net.JoinHostPort(host, strconv.Itoa(c.Port)))
+		out = append(out, addr.HostPort(host, c.Port))
 	}
-	return out
-}
-
-// splitTCPAddr checks the form of a TCP address to listen on.
-func splitTCPAddr(addr string) (host, port string, err error) {
-	if !strings.Contains(addr, ":") {
-		return "", "", errors.New("want HOST:PORT, :PORT, [IPv6]:PORT, /path.sock or @abstract")
-	}
-	host, port, err = net.SplitHostPort(addr)
-	if err != nil {
-		var ae *net.AddrError
-		if errors.As(err, &ae) {
-			err = errors.New(ae.Err) // the address is said already
-		}
-		return "", "", err
-	}
-	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		return "", "", fmt.Errorf("bad port %q (0-65535)", port)
-	}
-	return host, port, nil
-}
-
-// cleanHost checks the host of -o/--host or of a --listen address: an IP
-// address, or a name that may resolve; "" is every address. The brackets
-// of an IPv6 address ([::1]) are dropped.
-func cleanHost(h string) (string, error) {
-	if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
-		h = h[1 : len(h)-1]
-	} else if strings.ContainsAny(h, "[]") {
-		return "", errors.New("unbalanced brackets")
-	}
-	if h == "" {
-		return "", nil
-	}
-	if _, err := netip.ParseAddr(h); err == nil {
-		return h, nil
-	}
-	if strings.Contains(h, ":") || strings.Trim(h, "0123456789.") == "" {
-		return "", errors.New("not an IP address")
-	}
-	if len(strings.TrimSuffix(h, ".")) > 253 {
-		return "", errors.New("not an IP address or host name (too long)")
-	}
-	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
-		if label == "" || len(label) > 63 {
-			return "", errors.New("not an IP address or host name")
-		}
-		for _, r := range label {
-			if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_') {
-				return "", errors.New("not an IP address or host name")
-			}
-		}
-	}
-	return h, nil
-}
-
-// sunPathMax is the room for a unix socket's name in struct sockaddr_un
-// (sun_path): a path needs a NUL after it, an abstract name's leading NUL
-// (the @) counts.
-const sunPathMax = 108
-
-// checkUnixPath checks that a unix socket address fits the kernel's limit,
-// which bind would refuse with a bare "invalid argument".
-func checkUnixPath(a string) error {
-	if strings.HasPrefix(a, "@") || strings.HasPrefix(a, "\x00") {
-		if len(a) > sunPathMax {
-			return fmt.Errorf("abstract name too long (%d bytes after the @, at most %d)", len(a)-1, sunPathMax-1)
-		}
-		return nil
-	}
-	if len(a) >= sunPathMax {
-		return fmt.Errorf("path too long (%d bytes, at most %d)", len(a), sunPathMax-1)
-	}
-	return nil
-}
-
-// addrKey spells an address to listen on one way, to tell one given twice
-// (127.0.0.1:80 and 127.0.0.1:080, ./a.sock and a.sock). It returns "" for
-// an address that two listeners may share: port 0 picks a new port each
-// time.
-func addrKey(a string) string {
-	if proto.IsUnixAddr(a) {
-		if strings.HasPrefix(a, "@") || strings.HasPrefix(a, "\x00") {
-			return "abstract:" + a[1:]
-		}
-		if abs, err := filepath.Abs(a); err == nil {
-			a = abs
-		}
-		return "unix:" + a
-	}
-	host, port, err := splitTCPAddr(a)
-	if err != nil {
-		return ""
-	}
-	n, _ := strconv.ParseUint(port, 10, 16)
-	if n == 0 {
-		return ""
-	}
-	if ip, err := netip.ParseAddr(host); err == nil {
-		host = ip.String()
-	} else {
-		host = strings.ToLower(strings.TrimSuffix(host, "."))
-	}
-	return "tcp:" + net.JoinHostPort(host, strconv.FormatUint(n, 10))
+	return out, nil
 }
 
 // bind opens every listener, or none: on error it closes what it opened.
 func bind(c *Config) ([]*listener, error) {
-	addrs := c.addresses()
+	addrs, err := c.addresses()
+	if err != nil {
+		return nil, err
+	}
 	var out []*listener
 	fail := func(err error) ([]*listener, error) {
 		closeListeners(out)
@@ -170,15 +80,15 @@ func bind(c *Config) ([]*listener, error) {
 	for i, a := range addrs {
 		var l *listener
 		var err error
-		if proto.IsUnixAddr(a) {
-			l, err = bindUnix(a)
-		} else {
+		if a.Kind == addr.TCP {
 			l, err = bindTCP(a, c.IPv6, c.lanes())
+		} else {
+			l, err = bindUnix(a.String())
 		}
 		var dnsErr *net.DNSError
 		if errors.As(err, &dnsErr) {
 			// Name the option: the address may not look like the one given.
-			host, _, _ := net.SplitHostPort(a)
+			host := a.Host
 			if i < len(c.Listen) {
 				err = fmt.Errorf("--listen %s: cannot resolve %s: %s", a, host, dnsErr.Err)
 			} else {
@@ -209,11 +119,8 @@ func (c *Config) lanes() int {
 
 // bindTCP binds addr; with lanes > 0 it binds that many sockets to it, each
 // with SO_REUSEPORT.
-func bindTCP(addr string, ipv6 bool, lanes int) (*listener, error) {
-	host, port, err := splitTCPAddr(addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen %q: %w", addr, err)
-	}
+func bindTCP(a addr.Addr, ipv6 bool, lanes int) (*listener, error) {
+	host, port, addr := a.Host, strconv.Itoa(a.Port), a.String()
 	network := "tcp"
 	if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
 		network = "tcp6"

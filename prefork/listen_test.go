@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/starlight-go/starlight/internal/addr"
 	"golang.org/x/sys/unix"
 )
 
@@ -49,7 +50,7 @@ func TestStaleSocket(t *testing.T) {
 // Handing a listener to workers must never switch the shared socket to
 // blocking mode, or a worker's accept could not be interrupted on drain.
 func TestListenerStaysNonblocking(t *testing.T) {
-	l, err := bindTCP("127.0.0.1:0", false, 0)
+	l, err := bindTCP(addr.HostPort("127.0.0.1", 0), false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func TestListenerStaysNonblocking(t *testing.T) {
 // connections arriving for the workers never wake it.
 func TestMasterSocketsNotPolled(t *testing.T) {
 	dir := t.TempDir()
-	tcp, err := bindTCP("127.0.0.1:0", false, 0)
+	tcp, err := bindTCP(addr.HostPort("127.0.0.1", 0), false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,4 +152,13 @@ func epollInodes(t *testing.T) map[uint64]bool {
 		}
 	}
 	return out
+}
+
+func mustParse(t *testing.T, s string) addr.Addr {
+	t.Helper()
+	a, err := addr.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/starlight-go/starlight/internal/addr"
 	"github.com/starlight-go/starlight/internal/proto"
 )
 
@@ -112,7 +113,7 @@ func ParseArgs(args []string) (Config, error) {
 		return c, usageErrorf("--socket: empty path")
 	}
 	if fs.Changed("host") {
-		h, err := cleanHost(c.Host)
+		h, err := addr.CleanHost(c.Host)
 		if err != nil {
 			return c, usageErrorf("--host: %q: %v", c.Host, err)
 		}
@@ -168,16 +169,16 @@ func (c *Config) validate() error {
 		return usageErrorf("--port 0 and no --listen or --socket: nothing to listen on")
 	}
 	seen := map[string]string{} // an address, spelt one way → the option that gave it
-	given := func(opt, a string) error {
-		key := addrKey(a)
+	given := func(opt, spelt string, a addr.Addr) error {
+		key := a.Key()
 		if key == "" {
 			return nil
 		}
 		if prev, ok := seen[key]; ok {
 			if prev == opt {
-				return usageErrorf("%s: %s given twice", opt, a)
+				return usageErrorf("%s: %s given twice", opt, spelt)
 			}
-			return usageErrorf("%s: %s given twice (also as %s)", opt, a, prev)
+			return usageErrorf("%s: %s given twice (also as %s)", opt, spelt, prev)
 		}
 		seen[key] = opt
 		return nil
@@ -186,28 +187,20 @@ func (c *Config) validate() error {
 		if l == "" {
 			return usageErrorf("--listen: empty address")
 		}
-		if proto.IsUnixAddr(l) {
-			if err := checkUnixPath(l); err != nil {
-				return usageErrorf("--listen: %q: %v", l, err)
-			}
-		} else {
-			host, _, err := splitTCPAddr(l)
-			if err != nil {
-				return usageErrorf("--listen: %q: %v", l, err)
-			}
-			if _, err := cleanHost(host); err != nil {
-				return usageErrorf("--listen: %q: bad host %q: %v", l, host, err)
-			}
+		a, err := addr.Parse(l)
+		if err != nil {
+			return usageErrorf("--listen: %q: %v", l, err)
 		}
-		if err := given("--listen", l); err != nil {
+		if err := given("--listen", l, a); err != nil {
 			return err
 		}
 	}
 	if c.Socket != "" {
-		if err := checkUnixPath(c.Socket); err != nil {
+		a, err := addr.ParseUnix(c.Socket)
+		if err != nil {
 			return usageErrorf("--socket: %q: %v", c.Socket, err)
 		}
-		if err := given("--socket", c.Socket); err != nil {
+		if err := given("--socket", c.Socket, a); err != nil {
 			return err
 		}
 	}

@@ -210,8 +210,8 @@ func TestAddresses(t *testing.T) {
 		{Config{Port: 80, Listen: []string{":1", "/tmp/a.sock"}}, ":1 /tmp/a.sock"},
 		{Config{Port: 80, Socket: "/tmp/b.sock"}, "/tmp/b.sock"},
 	} {
-		got := tc.c.addresses()
-		if strings.Join(got, " ") != tc.want {
+		got := spell(t, tc.c)
+		if got != tc.want {
 			t.Errorf("%+v: %q, want %q", tc.c, got, tc.want)
 		}
 	}
@@ -283,7 +283,7 @@ func TestParseHost(t *testing.T) {
 		}
 	}
 	c, _ := ParseArgs([]string{"-o", "[::1]", "-p", "80"})
-	if got := c.addresses(); strings.Join(got, " ") != "[::1]:80" {
+	if got := spell(t, c); got != "[::1]:80" {
 		t.Errorf("-o [::1] -p 80: addresses %q, want [::1]:80", got)
 	}
 }
@@ -363,4 +363,18 @@ func TestUsageFits80Columns(t *testing.T) {
 			t.Errorf("--help line %d is %d columns: %q", i+1, n, line)
 		}
 	}
+}
+
+// spell lists the addresses c binds, space separated.
+func spell(t *testing.T, c Config) string {
+	t.Helper()
+	as, err := c.addresses()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, a := range as {
+		out = append(out, a.String())
+	}
+	return strings.Join(out, " ")
 }

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 )
 
@@ -21,13 +20,6 @@ const EnvSpec = "STARLIGHT_WORKER"
 
 // EnvEnv is the value of -E/--env, as the app sees it.
 const EnvEnv = "STARLIGHT_ENV"
-
-// IsUnixAddr tells a unix socket from a TCP address in a --listen value,
-// for the master and for an app run by hand alike: /path, ./path,
-// name.sock, @abstract (or its \x00 form).
-func IsUnixAddr(a string) bool {
-	return strings.HasPrefix(a, "/") || strings.HasPrefix(a, "./") || strings.HasPrefix(a, "@") || strings.HasPrefix(a, "\x00") || strings.HasSuffix(a, ".sock")
-}
 
 // Listener is one inherited listening socket.
 type Listener struct {
