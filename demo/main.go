@@ -1,5 +1,6 @@
 // Command demo is a small app that shows starlight off: which worker
-// served you, slow and streaming responses, an echo, a panic and harakiri.
+// served you, slow and streaming responses, a websocket that moves to
+// another worker on a reload, an echo, a panic and harakiri.
 //
 //	go run ./cmd/starlight ./demo
 package main
@@ -15,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/starlight-go/starlight/httpserver"
 )
 
@@ -26,6 +28,7 @@ func main() {
 	mux.HandleFunc("GET /sleep", sleep)
 	mux.HandleFunc("GET /stream", stream)
 	mux.HandleFunc("/echo", echo)
+	mux.HandleFunc("GET /ws", ws)
 	mux.HandleFunc("GET /panic", func(http.ResponseWriter, *http.Request) {
 		panic("the demo panics on purpose")
 	})
@@ -64,11 +67,24 @@ Reload the page: another worker process may answer.</p>
 <ul>
 <li><a href="/sleep?ms=2000">/sleep?ms=2000</a>: a slow request (watch it busy in the dashboard)</li>
 <li><a href="/stream">/stream</a>: a streamed response, one line every 200 ms</li>
+<li>A websocket to <code>/ws</code>, below: press <code>r</code> in the dashboard and it moves to a new worker</li>
 <li><code>curl -d hello localhost:5000/echo</code>: the request, echoed</li>
 <li><a href="/panic">/panic</a>: a handler that panics (500, the worker lives on)</li>
 <li><a href="/harakiri">/harakiri</a>: the worker exits after answering, and is replaced</li>
 </ul>
 <p>You asked for <code>%s</code>.</p>
+<pre id=ws>websocket: connecting</pre>
+<script>
+function connect() {
+  const out = document.getElementById("ws");
+  const c = new WebSocket((location.protocol == "https:" ? "wss://" : "ws://") + location.host + "/ws");
+  c.onmessage = e => { out.textContent = "websocket: " + e.data; };
+  // 1001, Going Away: the worker drains (a reload, a recycle); reconnect
+  // at once, to a worker that does not.
+  c.onclose = e => { out.textContent = "websocket: closed " + e.code + ", reconnecting"; setTimeout(connect, e.code == 1001 ? 0 : 1000); };
+}
+connect();
+</script>
 `, os.Getpid(), html.EscapeString(gen), served.Load(), html.EscapeString(httpserver.Env()), html.EscapeString(r.URL.String()))
 }
 
@@ -85,6 +101,44 @@ func sleep(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+var upgrader = websocket.Upgrader{}
+
+// ws ticks once a second with the worker's pid, and closes with 1001
+// (Going Away) the moment the worker starts draining, so the browser
+// reconnects to another worker instead of being cut when this one exits.
+func ws(w http.ResponseWriter, r *http.Request) {
+	c, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	gone := make(chan struct{})
+	go func() { // reads, for the client's close and pings
+		defer close(gone)
+		for {
+			if _, _, err := c.NextReader(); err != nil {
+				return
+			}
+		}
+	}()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for i := 1; ; i++ {
+		if c.WriteMessage(websocket.TextMessage, fmt.Appendf(nil, "tick %d from worker %d", i, os.Getpid())) != nil {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-gone:
+			return
+		case <-httpserver.Draining():
+			c.WriteControl(websocket.CloseMessage,
+				websocket.FormatCloseMessage(websocket.CloseGoingAway, "worker draining"), time.Now().Add(time.Second))
+			return
+		}
+	}
+}
+
 func stream(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	for i := 1; i <= 10; i++ {
@@ -93,6 +147,9 @@ func stream(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-time.After(200 * time.Millisecond):
 		case <-r.Context().Done():
+			return
+		case <-httpserver.Draining():
+			fmt.Fprintln(w, "the worker drains: the stream ends here")
 			return
 		}
 	}

@@ -21,6 +21,7 @@ import (
 var (
 	starlightBin string // the starlight command, built by TestMain
 	appBin       string // the test app, built by TestMain
+	wsappBin     string // the websocket test app (testdata/wsapp), built by TestMain
 )
 
 func TestMain(m *testing.M) {
@@ -53,9 +54,11 @@ func run(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	starlightBin = filepath.Join(dir, "starlight")
 	appBin = filepath.Join(dir, "app")
+	wsappBin = filepath.Join(dir, "wsapp")
 	for _, b := range []struct{ out, pkg string }{
 		{starlightBin, "./cmd/starlight"},
 		{appBin, "./e2e/testdata/app"},
+		{wsappBin, "./e2e/testdata/wsapp"},
 	} {
 		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
 		cmd.Dir = root

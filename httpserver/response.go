@@ -20,6 +20,7 @@ type response struct {
 	size        int64
 	wroteHeader bool
 	onRecord    bool // the scoreboard keeps this request as the one in flight
+	hijacked    bool // the app took the connection over
 }
 
 var responsePool = sync.Pool{New: func() any { return new(response) }}
@@ -41,7 +42,13 @@ func (r *response) WriteHeader(code int) {
 	if v := h["Server"]; len(v) > 1 {
 		h["Server"] = v[len(v)-1:] // the app's own value wins; never two
 	}
-	if r.conn != nil && r.conn.close.Load() {
+	if code == http.StatusSwitchingProtocols {
+		// The connection becomes the app's (a websocket): it is not
+		// closed after this response, whatever budget it was the last of.
+		if v := h["Connection"]; len(v) == 1 && &v[0] == &closeValue[0] {
+			delete(h, "Connection")
+		}
+	} else if r.conn != nil && r.conn.close.Load() {
 		h["Connection"] = closeValue
 	}
 	r.rw.WriteHeader(code)
@@ -100,11 +107,25 @@ func (r *response) Flush() {
 
 func (r *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, rw, err := http.NewResponseController(r.rw).Hijack()
-	if err == nil {
+	if err != nil {
+		return c, rw, err
+	}
+	if !r.wroteHeader {
 		r.wroteHeader = true
 		r.status = http.StatusSwitchingProtocols
 	}
-	return c, rw, err
+	if !r.hijacked {
+		// The request is done as HTTP (it counts as served, and leaves
+		// the slot's record); the connection now counts as hijacked
+		// until the app closes it.
+		r.hijacked = true
+		r.s.active.Add(-1)
+		if r.s.slot != nil {
+			r.s.slot.End(r.onRecord)
+		}
+		c, rw = r.s.hijacked(c, rw)
+	}
+	return c, rw, nil
 }
 
 // Unwrap gives http.ResponseController the writer underneath.

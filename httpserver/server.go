@@ -61,8 +61,11 @@ type server struct {
 	begun    atomic.Uint64 // requests started in this process
 	accepted atomic.Uint64 // connections accepted
 	conns    atomic.Int64  // open connections
-	active   atomic.Int64  // requests in flight
+	active   atomic.Int64  // requests in flight, not counting hijacked ones
 	draining atomic.Bool
+
+	hijack      hijackSet    // connections the app took over (drain.go)
+	hijackCount atomic.Int64 // how many of them are open
 
 	drainOnce sync.Once
 	drainCh   chan uint32 // receives the exit reason once
@@ -210,9 +213,11 @@ func (s *server) finish(w *response, r *http.Request, start time.Time) {
 		}
 		s.access.log(r, status, w.size, start)
 	}
-	s.active.Add(-1)
-	if s.slot != nil {
-		s.slot.End(w.onRecord)
+	if !w.hijacked { // else counted as done when hijacked
+		s.active.Add(-1)
+		if s.slot != nil {
+			s.slot.End(w.onRecord)
+		}
 	}
 	// net/http writes out what is buffered once the handler returns:
 	// that write is watched too, until the connection idles or closes.
@@ -246,6 +251,7 @@ func (s *server) drain(reason uint32) {
 			s.noticeW = nil
 		}
 		s.noticeMu.Unlock()
+		fireDrain() // the app's turn: Draining, OnDrain
 		s.drainCh <- reason
 	})
 }
@@ -288,6 +294,8 @@ func (s *server) serve(ready func()) error {
 // shutdown waits for open connections to finish: until none is open, or
 // no request has been in flight for a moment (then idle keep-alive
 // connections are closed), or the grace period ends (then all are cut).
+// Connections the app hijacked (websockets) are waited for as requests
+// in flight are, and closed at the end of the grace period.
 func (s *server) shutdown(grace time.Duration) {
 	deadline := time.Now().Add(grace)
 	idleGrace := s.set.keepaliveTimeout
@@ -318,5 +326,17 @@ func (s *server) shutdown(grace time.Duration) {
 			s.slot.Cut.Store(int32(n))
 		}
 		s.srv.Close()
+	}
+	// net/http has forgotten the hijacked connections: they have what is
+	// left of the grace period.
+	for s.hijackCount.Load() > 0 && time.Now().Before(deadline) {
+		<-tick.C
+	}
+	if n := s.cutHijacked(); n > 0 {
+		if s.slot != nil {
+			s.slot.HijackedCut.Store(int32(n))
+		} else {
+			s.logger.Printf("starlight: hijacked connections cut at the end of the grace period (%s): %d", grace, n)
+		}
 	}
 }

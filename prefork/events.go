@@ -102,6 +102,7 @@ func (m *Master) Snapshot() status.Snapshot {
 			w.Requests = sl.Requests.Load()
 			w.Budget = sl.Budget.Load()
 			w.Active = int(sl.Active.Load())
+			w.Hijacked = int(sl.Hijacked.Load())
 			switch sl.State.Load() {
 			case scoreboard.Starting:
 				w.State = status.StateStarting
@@ -109,7 +110,7 @@ func (m *Master) Snapshot() status.Snapshot {
 				w.State = status.StateExiting
 			default:
 				w.State = status.StateIdle
-				if w.Active > 0 {
+				if w.Active > 0 || w.Hijacked > 0 {
 					w.State = status.StateBusy
 				}
 			}

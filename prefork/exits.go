@@ -42,6 +42,7 @@ type exitFacts struct {
 	pid       int
 	served    uint64         // requests it completed
 	inFlight  int            // requests begun and never ended, or cut
+	hijacked  int            // connections the app took over (websockets) still open, or cut
 	code      int            // exit status; -1 when killed by a signal
 	signal    syscall.Signal // the signal that killed it; 0 if it exited
 	retire    retireReason
@@ -130,6 +131,9 @@ func classifyExit(f exitFacts) exitOutcome {
 	if f.inFlight > 0 {
 		o.message += fmt.Sprintf("; %s in flight cut", plural(f.inFlight, "request"))
 	}
+	if f.hijacked > 0 {
+		o.message += fmt.Sprintf("; %s (websockets) cut", plural(f.hijacked, "hijacked connection"))
+	}
 	return o
 }
 
@@ -162,9 +166,12 @@ func (m *Master) reaped(e exitMsg) {
 	if cut := uint64(slot.Cut.Load()); cut > 0 && reqs >= cut {
 		reqs -= cut // the cut requests' handlers ended after the cut: not served
 	}
+	// Connections the app took over and still held (the worker was
+	// killed), or closed when its grace period ran out.
+	hijacked := max(slot.Hijacked.Load(), slot.HijackedCut.Load())
 	wasReady := p.ready || slot.State.Load() != scoreboard.Starting
 	f := exitFacts{
-		pid: p.pid, served: reqs, inFlight: int(inFlight), code: e.status.ExitStatus(),
+		pid: p.pid, served: reqs, inFlight: int(inFlight), hijacked: int(hijacked), code: e.status.ExitStatus(),
 		retire: p.retire, why: p.why, killed: p.killed, frozenFor: p.frozenFor,
 		reason: slot.ExitReason.Load(), returned: slot.Returned.Load() == 1, ready: wasReady,
 		grace: m.cfg.GracefulTimeout,

@@ -35,6 +35,9 @@ func TestClassifyExit(t *testing.T) {
 		{"stopped with a request cut", with(func(f *exitFacts) {
 			f.retire, f.why, f.reason, f.inFlight = retireStop, "stop", scoreboard.ExitSignal, 1
 		}), status.EventExited, false, false, "worker 7 exited (stop) after 3 requests; 1 request in flight cut"},
+		{"replaced with websockets cut at the grace period's end", with(func(f *exitFacts) {
+			f.retire, f.why, f.reason, f.hijacked = retireReplace, "replaced by generation 2", scoreboard.ExitSignal, 2
+		}), status.EventExited, false, false, "worker 7 exited (replaced by generation 2) after 3 requests; 2 hijacked connections (websockets) cut"},
 		{"scaled down", with(func(f *exitFacts) { f.retire, f.why = retireScale, "scaled down" }),
 			status.EventExited, false, false, "worker 7 exited (scaled down) after 3 requests"},
 		{"replaced by a generation", with(func(f *exitFacts) { f.retire, f.why = retireReplace, "replaced by generation 2" }),

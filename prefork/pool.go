@@ -191,7 +191,7 @@ func (m *Master) pickRetiree(ps, pool []*proc, keepPositions bool) *proc {
 		if !p.ready {
 			return 2
 		}
-		if m.board.Slot(p.slot).Active.Load() == 0 {
+		if sl := m.board.Slot(p.slot); sl.Active.Load() == 0 && sl.Hijacked.Load() == 0 {
 			return 1
 		}
 		return 0

@@ -27,6 +27,7 @@ type WorkerInfo struct {
 	Requests   uint64      // requests served so far
 	Budget     uint64      // requests before it recycles; 0 = unlimited
 	Active     int         // requests in flight
+	Hijacked   int         // connections the app took over (websockets) still open
 	InFlight   string      // "METHOD /path" of a request in flight, if any
 	Since      time.Time   // when that request started (zero if none)
 	Started    time.Time   // when the process was started

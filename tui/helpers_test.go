@@ -184,7 +184,7 @@ func fixtureSnapshot(now time.Time, requests uint64) status.Snapshot {
 			{Slot: 3, PID: 48220, Generation: 3, State: status.StateStarting, Budget: 1000,
 				Started: now.Add(-300 * time.Millisecond)},
 			{Slot: 4, PID: 47012, Generation: 2, State: status.StateExiting, Requests: 1000, Budget: 1000,
-				Started: now.Add(-61 * time.Minute), RSS: 21 * mib},
+				Hijacked: 3, Started: now.Add(-61 * time.Minute), RSS: 21 * mib},
 			{Slot: 5, PID: 47020, Generation: 2, State: status.StateIdle, Requests: 73045,
 				Started: now.Add(-62 * time.Minute), RSS: 1288490189},
 		},

@@ -108,6 +108,14 @@ func (m model) workerCells(w status.WorkerInfo) []cell {
 			since = shortDuration(now.Sub(w.Since))
 		}
 	}
+	if w.Hijacked > 0 {
+		// Connections the app took over (websockets): they hold a
+		// draining worker as requests in flight do.
+		if request != "" {
+			request += " "
+		}
+		request += "ws " + strconv.Itoa(w.Hijacked)
+	}
 	requestStyle, sinceStyle := (*lipgloss.Style)(nil), &st.muted
 	if stuck {
 		requestStyle, sinceStyle = &st.stuck, &st.stuck

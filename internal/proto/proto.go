@@ -13,7 +13,7 @@ import (
 )
 
 // Version is bumped whenever Spec or the scoreboard layout changes.
-const Version = 3
+const Version = 4
 
 // EnvSpec holds the JSON Spec; its presence makes a program a worker.
 const EnvSpec = "STARLIGHT_WORKER"

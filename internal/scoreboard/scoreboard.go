@@ -17,8 +17,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// SlotSize is the size of one slot in bytes: two cache lines.
-const SlotSize = 128
+// SlotSize is the size of one slot in bytes: four cache lines.
+const SlotSize = 256
 
 // lineWords is the number of 8-byte words holding the in-flight request line.
 const lineWords = 6
@@ -67,7 +67,15 @@ type Slot struct {
 	// least once a second from ready on: a slot not stamped for
 	// --worker-timeout is a frozen worker (a stopped process, a runtime
 	// that no longer schedules goroutines).
-	Heartbeat atomic.Int64 // the last field: the slot is full (a zero-size pad would add one)
+	Heartbeat atomic.Int64
+	// Hijacked is the connections the app took over (websockets and
+	// other upgrades) and still holds open: requests in flight too, a
+	// draining worker waits for them. HijackedCut is how many were still
+	// open when the worker's grace period ran out, and were closed.
+	Hijacked    atomic.Int32
+	HijackedCut atomic.Int32
+
+	_ [SlotSize - 136]byte // room for more fields
 }
 
 // HeaderSize is the size of the board's header, before slot 0.
@@ -111,6 +119,8 @@ func (s *Slot) Reset(gen uint32, budget uint64, started int64) {
 	s.Cut.Store(0)
 	s.Returned.Store(0)
 	s.Heartbeat.Store(0)
+	s.Hijacked.Store(0)
+	s.HijackedCut.Store(0)
 	s.lineSeq.Store(0) // a worker that died writing the line left it odd
 	for i := range s.line {
 		s.line[i].Store(0)
