@@ -2,7 +2,6 @@ package httpserver
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +16,7 @@ import (
 	"github.com/starlight-go/starlight/internal/logfile"
 	"github.com/starlight-go/starlight/internal/proto"
 	"github.com/starlight-go/starlight/internal/scoreboard"
+	"github.com/starlight-go/starlight/internal/sdnotify"
 	"golang.org/x/sys/unix"
 )
 
@@ -63,7 +63,7 @@ func Env() string {
 	if v := os.Getenv(proto.EnvEnv); v != "" {
 		return v
 	}
-	return "development"
+	return proto.DefaultEnv
 }
 
 func serveWorker(h http.Handler, spec *proto.Spec) error {
@@ -142,7 +142,7 @@ func serveWorker(h http.Handler, spec *proto.Spec) error {
 	return s.serve(func() {
 		if spec.Standalone {
 			// In place of the master (--max-workers 0): tell systemd.
-			notifySystemd(fmt.Sprintf("READY=1\nMAINPID=%d", os.Getpid()))
+			sdnotify.Notify(fmt.Sprintf("READY=1\nMAINPID=%d", os.Getpid()))
 		}
 		if s.slot == nil {
 			return
@@ -335,23 +335,4 @@ func displayAddr(a net.Addr) string {
 		return fmt.Sprintf("localhost:%d", ta.Port)
 	}
 	return a.String()
-}
-
-var errNoCert = errors.New("no certificate")
-
-// notifySystemd sends state to systemd's notify socket, if there is one.
-func notifySystemd(state string) {
-	path := os.Getenv("NOTIFY_SOCKET")
-	if path == "" {
-		return
-	}
-	if path[0] == '@' {
-		path = "\x00" + path[1:]
-	}
-	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		return
-	}
-	defer c.Close()
-	c.Write([]byte(state))
 }

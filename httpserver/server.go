@@ -20,9 +20,9 @@ import (
 
 // Defaults, the same as the starlight command's.
 const (
-	DefaultTimeout          = 300 * time.Second
-	DefaultKeepaliveTimeout = 2 * time.Second
-	DefaultGracefulTimeout  = 30 * time.Second
+	DefaultTimeout          = proto.DefaultTimeout
+	DefaultKeepaliveTimeout = proto.DefaultKeepaliveTimeout
+	DefaultGracefulTimeout  = proto.DefaultGracefulTimeout
 	// MaxHeaderBytes bounds the request line and headers together: a
 	// request over it gets 431 and is never served.
 	MaxHeaderBytes = 48 << 10

@@ -2,7 +2,6 @@ package httpserver
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"os"
@@ -52,27 +51,10 @@ func loadTLS(t *proto.TLS) (*tls.Config, error) {
 		Certificates: []tls.Certificate{cert},
 		NextProtos:   []string{"http/1.1"},
 	}
-	caFile := t.ClientCAFile
-	if caFile == "" {
-		caFile = t.CAFile
+	auth, pool, err := t.ClientAuth()
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
 	}
-	if t.VerifyMode > 0 {
-		if caFile == "" {
-			return nil, fmt.Errorf("tls: verify mode %d needs --ssl-ca-file or --ssl-client-ca-file: %w", t.VerifyMode, errNoCert)
-		}
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls: %s holds no PEM certificate", caFile)
-		}
-		c.ClientCAs = pool
-		c.ClientAuth = tls.VerifyClientCertIfGiven
-		if t.VerifyMode >= 2 {
-			c.ClientAuth = tls.RequireAndVerifyClientCert
-		}
-	}
+	c.ClientAuth, c.ClientCAs = auth, pool
 	return c, nil
 }

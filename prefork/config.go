@@ -1,19 +1,23 @@
 package prefork
 
-import "time"
+import (
+	"time"
+
+	"github.com/starlight-go/starlight/internal/proto"
+)
 
 // Defaults, the same as the Perl Starlight's where it has the option.
 const (
 	DefaultPort             = 5000
 	DefaultWorkers          = 10
 	DefaultMaxReqsPerChild  = 1000
-	DefaultTimeout          = 300 * time.Second
-	DefaultKeepaliveTimeout = 2 * time.Second
+	DefaultTimeout          = proto.DefaultTimeout
+	DefaultKeepaliveTimeout = proto.DefaultKeepaliveTimeout
 	DefaultMaxKeepaliveReqs = 1
 	DefaultMainProcessDelay = 100 * time.Millisecond
-	DefaultGracefulTimeout  = 30 * time.Second
+	DefaultGracefulTimeout  = proto.DefaultGracefulTimeout
 	DefaultWorkerTimeout    = 30 * time.Second
-	DefaultEnv              = "development"
+	DefaultEnv              = proto.DefaultEnv
 
 	// MaxWorkers bounds --max-workers and scaling up; the scoreboard has
 	// room for twice as many, for the overlap of a slow restart.

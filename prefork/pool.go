@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/starlight-go/starlight/internal/scoreboard"
+	"github.com/starlight-go/starlight/internal/sdnotify"
 	"github.com/starlight-go/starlight/status"
 )
 
@@ -330,7 +331,7 @@ func (m *Master) readied(p *proc) {
 		}
 		if ready >= m.target {
 			m.announced = true
-			sdNotify(fmt.Sprintf("READY=1\nMAINPID=%d\nSTATUS=serving with %s", os.Getpid(), plural(ready, "worker")))
+			sdnotify.Notify(fmt.Sprintf("READY=1\nMAINPID=%d\nSTATUS=serving with %s", os.Getpid(), plural(ready, "worker")))
 			m.flushLogs() // the lines so far are in the log when -D returns
 			m.launched(nil)
 		}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/starlight-go/starlight/internal/sdnotify"
 	"github.com/starlight-go/starlight/status"
 )
 
@@ -30,7 +31,7 @@ func (m *Master) reload(why string) {
 	}
 	m.lastGen++
 	gen := m.lastGen
-	sdNotify(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", monotonicUsec()))
+	sdnotify.Notify(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", monotonicUsec()))
 	m.emit(status.Event{Kind: status.EventReloadStarted, Generation: gen, Message: fmt.Sprintf("reload started (%s): generation %d", why, gen)})
 	if m.app.dir == "" {
 		m.startRollout(gen, m.pin(m.app.binary, gen), why)
@@ -63,7 +64,7 @@ func (m *Master) built(b buildResult) {
 			detail = be.Output
 		}
 		os.Remove(b.binary)
-		sdNotify("READY=1")
+		sdnotify.Notify("READY=1")
 		outcome := fmt.Sprintf("generation %d keeps serving", m.gen)
 		if m.halted {
 			outcome = "the app still cannot start; waiting for a change"
@@ -90,7 +91,7 @@ func (m *Master) finishRollout(r *rollout) {
 	m.mu.Lock()
 	m.view.reloads++
 	m.mu.Unlock()
-	sdNotify("READY=1")
+	sdnotify.Notify("READY=1")
 	m.emit(status.Event{Kind: status.EventReloadFinished, Generation: r.gen,
 		Message: fmt.Sprintf("reload finished: generation %d serves on every worker", r.gen)})
 	m.removeStaleBinary()
@@ -110,7 +111,7 @@ func (m *Master) rollback(reason string) {
 			m.retire(p, retireRollback, "rollback")
 		}
 	}
-	sdNotify("READY=1")
+	sdnotify.Notify("READY=1")
 	if !m.everReady && m.watching() {
 		// The old generation never served either: spawning it again
 		// would only crash; wait for the next change instead.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/starlight-go/starlight/internal/sdnotify"
 	"github.com/starlight-go/starlight/status"
 )
 
@@ -17,7 +18,7 @@ func (m *Master) stop(immediate bool, why string) {
 		m.building = nil
 	}
 	m.roll = nil
-	sdNotify("STOPPING=1")
+	sdnotify.Notify("STOPPING=1")
 	if !m.announced && m.failure != nil {
 		m.launched(m.failure)
 	}

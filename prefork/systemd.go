@@ -5,8 +5,6 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -71,24 +69,6 @@ func inheritedListener(fd int, tls bool) (*listener, error) {
 	}
 	l.url = scheme + "://" + l.addr + "/"
 	return l, nil
-}
-
-// sdNotify sends a state to systemd's notify socket, if there is one.
-func sdNotify(state string) {
-	path := os.Getenv("NOTIFY_SOCKET")
-	if path == "" {
-		return
-	}
-	if strings.HasPrefix(path, "@") {
-		path = "\x00" + path[1:]
-	}
-	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		return
-	}
-	defer c.Close()
-	c.SetWriteDeadline(time.Now().Add(time.Second))
-	c.Write([]byte(state))
 }
 
 // monotonicUsec is CLOCK_MONOTONIC in microseconds, for RELOADING=1.

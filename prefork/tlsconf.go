@@ -2,7 +2,6 @@ package prefork
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"os"
 	"slices"
@@ -17,10 +16,7 @@ import (
 // certificates.
 func checkTLS(c *Config) error {
 	if !c.SSL {
-		if c.SSLKeyFile != "" || c.SSLCertFile != "" {
-			return usageErrorf("--ssl-key-file and --ssl-cert-file need --ssl")
-		}
-		return nil
+		return nil // ParseArgs refused --ssl-* options without --ssl
 	}
 	if c.SSLKeyFile == "" || c.SSLCertFile == "" {
 		return usageErrorf("--ssl needs --ssl-key-file and --ssl-cert-file")
@@ -39,18 +35,8 @@ func checkTLS(c *Config) error {
 	if _, err := tls.LoadX509KeyPair(c.SSLCertFile, c.SSLKeyFile); err != nil {
 		return usageErrorf("--ssl-cert-file/--ssl-key-file: %v", err)
 	}
-	ca := c.SSLClientCAFile
-	if ca == "" {
-		ca = c.SSLCAFile
-	}
-	if c.SSLVerifyMode > 0 && ca == "" {
-		return usageErrorf("--ssl-verify-mode %d needs --ssl-ca-file or --ssl-client-ca-file", c.SSLVerifyMode)
-	}
-	if ca != "" {
-		pem, _ := os.ReadFile(ca)
-		if !x509.NewCertPool().AppendCertsFromPEM(pem) {
-			return usageErrorf("--ssl-ca-file: %s holds no PEM certificate", ca)
-		}
+	if _, _, err := tlsSpecOf(c).ClientAuth(); err != nil {
+		return &UsageError{msg: err.Error()}
 	}
 	return nil
 }

@@ -273,16 +273,19 @@ func (m *Master) workerEnv(spec string) []string {
 	return env
 }
 
-func (m *Master) tlsSpec() *proto.TLS {
-	if !m.cfg.SSL {
+func (m *Master) tlsSpec() *proto.TLS { return tlsSpecOf(&m.cfg) }
+
+// tlsSpecOf is what workers get of the TLS options; nil without --ssl.
+func tlsSpecOf(c *Config) *proto.TLS {
+	if !c.SSL {
 		return nil
 	}
 	return &proto.TLS{
-		CertFile:     m.cfg.SSLCertFile,
-		KeyFile:      m.cfg.SSLKeyFile,
-		CAFile:       m.cfg.SSLCAFile,
-		ClientCAFile: m.cfg.SSLClientCAFile,
-		VerifyMode:   m.cfg.SSLVerifyMode,
+		CertFile:     c.SSLCertFile,
+		KeyFile:      c.SSLKeyFile,
+		CAFile:       c.SSLCAFile,
+		ClientCAFile: c.SSLClientCAFile,
+		VerifyMode:   c.SSLVerifyMode,
 	}
 }
 

@@ -6,6 +6,8 @@
 package proto
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -14,6 +16,15 @@ import (
 
 // Version is bumped whenever Spec or the scoreboard layout changes.
 const Version = 4
+
+// Defaults the master and an app run by hand share, the same as the Perl
+// Starlight's where it has the option.
+const (
+	DefaultTimeout          = 300 * time.Second
+	DefaultKeepaliveTimeout = 2 * time.Second
+	DefaultGracefulTimeout  = 30 * time.Second
+	DefaultEnv              = "development"
+)
 
 // EnvSpec holds the JSON Spec; its presence makes a program a worker.
 const EnvSpec = "STARLIGHT_WORKER"
@@ -114,3 +125,32 @@ const (
 	NoticeReady    byte = 1 // it serves
 	NoticeDraining byte = 2 // it stopped accepting on its own (budget, harakiri) and finishes its requests
 )
+
+// ClientAuth is how a TLS listener checks client certificates: with
+// VerifyMode 0 not at all; 1 verifies one if sent; 2 and 3 require one.
+// The CA certificates come from ClientCAFile, else CAFile. The error names
+// the option at fault, for the master's start and a worker's alike.
+func (t *TLS) ClientAuth() (tls.ClientAuthType, *x509.CertPool, error) {
+	if t.VerifyMode <= 0 {
+		return tls.NoClientCert, nil, nil
+	}
+	opt, file := "--ssl-client-ca-file", t.ClientCAFile
+	if file == "" {
+		opt, file = "--ssl-ca-file", t.CAFile
+	}
+	if file == "" {
+		return 0, nil, fmt.Errorf("--ssl-verify-mode %d needs --ssl-ca-file or --ssl-client-ca-file", t.VerifyMode)
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%s: %w", opt, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return 0, nil, fmt.Errorf("%s: %s holds no PEM certificate", opt, file)
+	}
+	if t.VerifyMode >= 2 {
+		return tls.RequireAndVerifyClientCert, pool, nil
+	}
+	return tls.VerifyClientCertIfGiven, pool, nil
+}
