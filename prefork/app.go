@@ -14,6 +14,14 @@ import (
 	"time"
 )
 
+// OptionError is an option whose value turns out to be of no use when the
+// master starts (a log file it cannot open, a certificate that is no
+// certificate): the command exits 2, as for a bad command line.
+type OptionError struct{ err error }
+
+func (e *OptionError) Error() string { return e.err.Error() }
+func (e *OptionError) Unwrap() error { return e.err }
+
 // ErrNoApp is returned when no APP was named and "." is no main package.
 var ErrNoApp = errors.New("no APP given and . is not a Go main package; name one: starlight ./demo")
 

@@ -1,7 +1,10 @@
-// Package prefork is the starlight master: options and their defaults,
+// Package prefork is the starlight master: its configuration and defaults,
 // the listeners, the worker pool (spawn, reap, recycle, respawn with
 // backoff, generations and slow restarts), signals, privileges, the pid
-// file, daemonizing, systemd integration and live reload.
+// file, systemd integration and live reload. The command line, --help and
+// -D are the starlight command's (cmd/starlight/internal/cli and daemon);
+// an embedder fills a Config, calls New, Start and Serve, and maps the
+// errors they return to what it needs.
 //
 // A worker is a fresh exec of the app binary with the listeners, the
 // scoreboard (internal/scoreboard) and a few pipes as inherited files; the

@@ -13,7 +13,7 @@ import (
 // execInPlace is --max-workers 0: the master replaces itself with the app
 // (same pid), which serves alone on the listeners bound here. It returns
 // only on failure.
-func (m *Master) execInPlace() (int, error) {
+func (m *Master) execInPlace() error {
 	spec := m.serverSpec()
 	spec.Standalone = true
 	spec.ScoreboardFD, spec.DeathFD, spec.ReadyFD = -1, -1, -1
@@ -21,13 +21,13 @@ func (m *Master) execInPlace() (int, error) {
 	for _, l := range m.listeners {
 		f, err := l.file()
 		if err != nil {
-			return ExitFailure, err
+			return err
 		}
 		files = append(files, f)
 		spec.Listeners = append(spec.Listeners, proto.Listener{FD: 2 + len(files), Network: l.network, Addr: l.addr, TLS: l.tls})
 	}
 	if pem, err := m.tlsPEMFile(); err != nil {
-		return ExitFailure, err
+		return err
 	} else if pem != nil {
 		files = append(files, pem)
 		spec.TLS.PEMFD = 2 + len(files)
@@ -65,7 +65,7 @@ func (m *Master) execInPlace() (int, error) {
 	if m.cfg.ErrorLog != "" {
 		spec.ErrorLog, _ = filepath.Abs(m.cfg.ErrorLog)
 		if err := unix.Dup2(int(m.errw.f.Fd()), 2); err != nil {
-			return ExitFailure, fmt.Errorf("--error-log: %w", err)
+			return fmt.Errorf("--error-log: %w", err)
 		}
 	}
 	env := m.workerEnv(spec.Encode())
@@ -73,7 +73,7 @@ func (m *Master) execInPlace() (int, error) {
 	// and asks for a stop ends the start instead of reaching nobody.
 	m.stopSignals()
 	if s := m.stopSignal(0, new([]os.Signal)); s != "" {
-		return ExitOK, &StoppedError{Signal: s}
+		return &StoppedError{Signal: s}
 	}
 	m.info("serving in this process (--max-workers 0): exec %s", m.binary)
 	m.flushLogs()
@@ -84,7 +84,7 @@ func (m *Master) execInPlace() (int, error) {
 	// systemd itself once it serves.
 	if l := m.cfg.Launcher; l != nil {
 		if err := l.Execing(); err != nil {
-			return ExitFailure, fmt.Errorf("exec: %w", err)
+			return fmt.Errorf("exec: %w", err)
 		}
 	}
 	runtime.LockOSThread()
@@ -94,16 +94,16 @@ func (m *Master) execInPlace() (int, error) {
 	for i, f := range files {
 		fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 100)
 		if err != nil {
-			return ExitFailure, fmt.Errorf("exec: %w", err)
+			return fmt.Errorf("exec: %w", err)
 		}
 		high[i] = fd
 	}
 	for i, fd := range high {
 		if err := unix.Dup3(fd, 3+i, 0); err != nil {
-			return ExitFailure, fmt.Errorf("exec: %w", err)
+			return fmt.Errorf("exec: %w", err)
 		}
 	}
 	argv := append([]string{m.binary}, m.cfg.AppArgs...)
 	err := unix.Exec(m.binary, argv, env)
-	return ExitFailure, fmt.Errorf("exec %s: %w", m.binary, err)
+	return fmt.Errorf("exec %s: %w", m.binary, err)
 }

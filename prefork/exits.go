@@ -316,7 +316,6 @@ func (m *Master) startFailed(now time.Time, gen int, gap bool, what, last string
 		return
 	}
 	m.failure = errors.New(msg)
-	m.exitCode = ExitFailure
 	m.emit(status.Event{Kind: status.EventError, Message: msg})
 	m.stop(false, "the app cannot start")
 }

@@ -14,7 +14,7 @@ import (
 // firstBuild builds the app before anything is bound. SIGTERM, SIGINT
 // or SIGQUIT cancels the build and ends the start; other signals wait for
 // the loop, which handles them once the master serves.
-func (m *Master) firstBuild() (int, error) {
+func (m *Master) firstBuild() error {
 	m.info("building %s", m.app.name)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -54,11 +54,11 @@ func (m *Master) firstBuild() (int, error) {
 			}
 			switch {
 			case stopped != "":
-				return ExitOK, &StoppedError{Signal: stopped}
+				return &StoppedError{Signal: stopped}
 			case err != nil:
-				return ExitFailure, err
+				return err
 			}
-			return 0, nil
+			return nil
 		}
 	}
 }

@@ -87,7 +87,6 @@ type Master struct {
 	// master last resumed after a pause of its own.
 	lastWatch, watchFrom time.Time
 	lastMemCheck         time.Time
-	exitCode             int
 	failure              error // what stopped the master, for its exit
 	announced            bool  // told systemd / the daemon launcher that we serve
 	live                 bool  // Start is done: the observer shows what happens
@@ -220,24 +219,25 @@ func (m *Master) Do(c status.Command) {
 }
 
 // Start builds the app if needed, binds the listeners and prepares the
-// pool. On failure everything is released, Done is closed, and the exit
-// status is returned with the error.
-func (m *Master) Start() (int, error) {
-	code, err := m.setup()
-	if err != nil {
+// pool. On failure everything is released and Done is closed. The error
+// is an *OptionError for an option whose value is of no use (the command
+// exits 2), a *StoppedError for a stop asked for during the first build
+// (exit 0), or another error (exit 1).
+func (m *Master) Start() error {
+	if err := m.setup(); err != nil {
 		m.cleanup()
 		m.flushLogs()
 		close(m.done)
-		return code, err
+		return err
 	}
 	m.flushLogs() // the start's lines before anything else (a dashboard)
 	m.live = true
-	return 0, nil
+	return nil
 }
 
 // Serve starts the workers and supervises them until a stop. It returns
-// the process exit status and, for a failure, the error.
-func (m *Master) Serve() (int, error) {
+// nil after a stop asked for, or what stopped it (the app cannot start).
+func (m *Master) Serve() error {
 	defer close(m.done)
 	m.loop()
 	// The last lines are in the log before the pid file and the sockets
@@ -246,10 +246,7 @@ func (m *Master) Serve() (int, error) {
 	m.flushLogs()
 	m.cleanup()
 	m.flushLogs()
-	if m.exitCode != 0 && m.failure != nil {
-		return m.exitCode, m.failure
-	}
-	return m.exitCode, nil
+	return m.failure
 }
 
 // loop is the one goroutine that owns the pool.

@@ -106,7 +106,7 @@ func lookupIdentity(userName, groups string) (*identity, error) {
 	if userName != "" {
 		u, err := lookupUser(userName)
 		if err != nil {
-			return nil, usageErrorf("--user: unknown user %q", userName)
+			return nil, &OptionError{fmt.Errorf("--user: unknown user %q", userName)}
 		}
 		id.uid, _ = strconv.Atoi(u.Uid)
 		primary = u.Gid
@@ -120,7 +120,7 @@ func lookupIdentity(userName, groups string) (*identity, error) {
 	for _, n := range names {
 		g, err := lookupGroup(n)
 		if err != nil {
-			return nil, usageErrorf("--group: unknown group %q", n)
+			return nil, &OptionError{fmt.Errorf("--group: unknown group %q", n)}
 		}
 		gid, _ := strconv.Atoi(g.Gid)
 		id.gids = append(id.gids, gid)

@@ -19,12 +19,12 @@ import (
 // failed start, like a stop, releases exactly what was acquired.
 type setupStep struct {
 	name string
-	run  func() (int, error)
+	run  func() error
 }
 
 // setup runs the steps of a start in order; the first that fails ends it
 // with its exit status. Start's caller then runs cleanup.
-func (m *Master) setup() (int, error) {
+func (m *Master) setup() error {
 	m.started = time.Now()
 	for _, s := range []setupStep{
 		{"signals", m.setupSignals},
@@ -40,11 +40,11 @@ func (m *Master) setup() (int, error) {
 		{"watcher", m.setupWatcher},
 		{"banner", m.setupBanner},
 	} {
-		if code, err := s.run(); err != nil {
-			return code, err
+		if err := s.run(); err != nil {
+			return err
 		}
 	}
-	return 0, nil
+	return nil
 }
 
 // atExit registers the undo of what a step acquired; cleanup runs them
@@ -72,23 +72,23 @@ func (m *Master) cleanup() {
 // are started from one thread that never exits, so that their
 // parent-death signal means the master's death; the umask applies to
 // every file from here on.
-func (m *Master) setupSignals() (int, error) {
+func (m *Master) setupSignals() error {
 	m.trapSignals()
 	m.atExit(m.stopSignals)
 	m.spawner = newSpawner()
 	if m.cfg.Umask >= 0 {
 		syscall.Umask(m.cfg.Umask)
 	}
-	return 0, nil
+	return nil
 }
 
 // setupLogs opens --error-log and --access-log; from here on a log that
 // does not keep up never blocks the master.
-func (m *Master) setupLogs() (int, error) {
+func (m *Master) setupLogs() error {
 	if m.cfg.ErrorLog != "" {
 		s, err := openSink(m.cfg.ErrorLog)
 		if err != nil {
-			return ExitUsage, fmt.Errorf("--error-log: %w", err)
+			return &OptionError{err: fmt.Errorf("--error-log: %w", err)}
 		}
 		m.errw = s
 		if m.daemonized() {
@@ -102,7 +102,7 @@ func (m *Master) setupLogs() (int, error) {
 	} else if m.cfg.AccessLog != "" {
 		s, err := openSink(m.cfg.AccessLog)
 		if err != nil {
-			return ExitUsage, fmt.Errorf("--access-log: %w", err)
+			return &OptionError{err: fmt.Errorf("--access-log: %w", err)}
 		}
 		m.accessw = s
 	}
@@ -112,44 +112,44 @@ func (m *Master) setupLogs() (int, error) {
 	for _, n := range m.cfg.Notes {
 		m.info("%s", n)
 	}
-	return 0, nil
+	return nil
 }
 
 // setupBuildDir makes the directory a source APP's builds go to, and an
 // executable APP's generations are pinned in (see pin.go), after removing
 // those that killed masters left.
-func (m *Master) setupBuildDir() (int, error) {
+func (m *Master) setupBuildDir() error {
 	m.lastGen, m.gen = 1, 1
 	m.binary = m.app.binary
 	if m.app.dir == "" && m.cfg.Workers == 0 {
-		return 0, nil
+		return nil
 	}
 	if n := sweepBuildDirs(); n > 0 {
 		m.info("removed build directories that killed masters left in %s: %d", os.TempDir(), n)
 	}
 	dir, lock, err := makeBuildDir()
 	if err != nil {
-		return ExitFailure, buildDirError(err)
+		return buildDirError(err)
 	}
 	m.buildDir, m.buildLock = dir, lock
 	m.atExit(func() {
 		os.RemoveAll(m.buildDir)
 		m.buildLock.Close()
 	})
-	return 0, nil
+	return nil
 }
 
 // setupFirstBuild builds a source APP before anything is bound.
-func (m *Master) setupFirstBuild() (int, error) {
+func (m *Master) setupFirstBuild() error {
 	if m.app.dir == "" {
-		return 0, nil
+		return nil
 	}
 	m.binary = filepath.Join(m.buildDir, "app-1")
 	return m.firstBuild()
 }
 
 // setupListeners binds the listeners, or takes systemd's.
-func (m *Master) setupListeners() (int, error) {
+func (m *Master) setupListeners() error {
 	ls, err := systemdListeners(m.cfg.SSL)
 	if err == nil && ls == nil {
 		ls, err = bind(&m.cfg)
@@ -164,30 +164,30 @@ func (m *Master) setupListeners() (int, error) {
 		}
 	}
 	if err != nil {
-		return ExitFailure, err
+		return err
 	}
 	m.listeners = ls
 	m.atExit(func() { closeListeners(m.listeners) })
 	for _, p := range staleRemoved {
 		m.info("removed stale socket %s", p)
 	}
-	return 0, nil
+	return nil
 }
 
 // setupPidFile writes --pid; cleanup removes it last of all.
-func (m *Master) setupPidFile() (int, error) {
+func (m *Master) setupPidFile() error {
 	if m.cfg.PidFile == "" {
-		return 0, nil
+		return nil
 	}
 	var err error
 	if m.pidLock, err = writePidFile(m.cfg.PidFile, os.Getpid()); err != nil {
-		return ExitFailure, err
+		return err
 	}
 	if stalePidReplaced != "" {
 		m.info("%s", stalePidReplaced)
 	}
 	m.pidFile = true
-	return 0, nil
+	return nil
 }
 
 // setupOwnership hands what the workers' user needs to it: the build
@@ -195,10 +195,10 @@ func (m *Master) setupPidFile() (int, error) {
 // reopenable on SIGUSR1 after the switch; and the unix sockets, as
 // gunicorn's are, so that a proxy running as that user (or group) can
 // connect.
-func (m *Master) setupOwnership() (int, error) {
+func (m *Master) setupOwnership() error {
 	if m.buildDir != "" {
 		if err := m.id.chown(m.buildDir); err != nil {
-			return ExitFailure, buildDirError(err)
+			return buildDirError(err)
 		}
 		if m.app.dir != "" {
 			m.id.chown(m.binary) // the build, never the user's own executable
@@ -214,28 +214,28 @@ func (m *Master) setupOwnership() (int, error) {
 			m.id.lchown(l.path)
 		}
 	}
-	return 0, nil
+	return nil
 }
 
 // setupTLS reads the certificate and key before switching user: the key
 // is often readable by root alone; every worker gets it (see tlsPEMFile).
-func (m *Master) setupTLS() (int, error) {
+func (m *Master) setupTLS() error {
 	if m.id == nil || !m.cfg.SSL {
-		return 0, nil
+		return nil
 	}
 	var err error
 	if m.tlsPEM, err = readTLSPEM(&m.cfg); err != nil {
-		return ExitFailure, err
+		return err
 	}
-	return 0, nil
+	return nil
 }
 
 // setupPrivileges switches to --user and --group, and pins an executable
 // APP as that user: what it cannot run fails now, not at the first
 // reload. With --max-workers 0 the app then takes this process's place.
-func (m *Master) setupPrivileges() (int, error) {
+func (m *Master) setupPrivileges() error {
 	if err := m.id.drop(); err != nil {
-		return ExitFailure, err
+		return err
 	}
 	if m.app.dir == "" && m.cfg.Workers > 0 {
 		m.binary = m.pin(m.app.binary, 1)
@@ -243,12 +243,12 @@ func (m *Master) setupPrivileges() (int, error) {
 	if m.cfg.Workers == 0 {
 		return m.execInPlace()
 	}
-	return 0, nil
+	return nil
 }
 
 // setupScoreboard creates the scoreboard and the pipe whose end tells
 // the workers that the master is gone.
-func (m *Master) setupScoreboard() (int, error) {
+func (m *Master) setupScoreboard() error {
 	// The master's work is small and rarely urgent (reaping, a snapshot a
 	// few times a second, a dashboard); the CPUs are the workers'. One P
 	// also keeps the garbage collector's idle-time marking, which would
@@ -257,36 +257,36 @@ func (m *Master) setupScoreboard() (int, error) {
 	slots := 2*MaxWorkers + 16
 	var err error
 	if m.board, err = scoreboard.Create(slots); err != nil {
-		return ExitFailure, err
+		return err
 	}
 	m.atExit(func() { m.board.Close() })
 	for i := slots - 1; i >= 0; i-- {
 		m.freeSlots = append(m.freeSlots, i)
 	}
 	if m.deathR, m.deathW, err = os.Pipe(); err != nil {
-		return ExitFailure, fmt.Errorf("pipe: %w", err)
+		return fmt.Errorf("pipe: %w", err)
 	}
 	m.atExit(func() {
 		m.deathW.Close()
 		m.deathR.Close()
 	})
-	return 0, nil
+	return nil
 }
 
 // setupWatcher watches the app for live reload.
-func (m *Master) setupWatcher() (int, error) {
+func (m *Master) setupWatcher() error {
 	if !m.watching() {
-		return 0, nil
+		return nil
 	}
 	if err := m.startWatcher(); err != nil {
-		return ExitFailure, err
+		return err
 	}
 	m.atExit(func() { m.watcher.Close() })
-	return 0, nil
+	return nil
 }
 
 // setupBanner says what serves where.
-func (m *Master) setupBanner() (int, error) {
+func (m *Master) setupBanner() error {
 	var urls []string
 	for _, l := range m.listeners {
 		urls = append(urls, l.url)
@@ -294,5 +294,5 @@ func (m *Master) setupBanner() (int, error) {
 	m.emit(status.Event{Kind: status.EventStarted, Generation: m.gen,
 		Message: fmt.Sprintf("starlight %s serving %s with %s (pid %d)", m.app.name, strings.Join(urls, " "), plural(m.target, "worker"), os.Getpid())})
 	m.publish()
-	return 0, nil
+	return nil
 }

@@ -2,6 +2,7 @@ package prefork
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -19,7 +20,7 @@ func checkTLS(c *Config) error {
 		return nil // ParseArgs refused --ssl-* options without --ssl
 	}
 	if c.SSLKeyFile == "" || c.SSLCertFile == "" {
-		return usageErrorf("--ssl needs --ssl-key-file and --ssl-cert-file")
+		return &OptionError{errors.New("--ssl needs --ssl-key-file and --ssl-cert-file")}
 	}
 	for _, f := range []struct{ opt, path string }{
 		{"--ssl-key-file", c.SSLKeyFile}, {"--ssl-cert-file", c.SSLCertFile},
@@ -29,14 +30,14 @@ func checkTLS(c *Config) error {
 			continue
 		}
 		if _, err := os.ReadFile(f.path); err != nil {
-			return usageErrorf("%s: %v", f.opt, err)
+			return &OptionError{fmt.Errorf("%s: %w", f.opt, err)}
 		}
 	}
 	if _, err := tls.LoadX509KeyPair(c.SSLCertFile, c.SSLKeyFile); err != nil {
-		return usageErrorf("--ssl-cert-file/--ssl-key-file: %v", err)
+		return &OptionError{fmt.Errorf("--ssl-cert-file/--ssl-key-file: %w", err)}
 	}
 	if _, _, err := tlsSpecOf(c).ClientAuth(); err != nil {
-		return &UsageError{msg: err.Error()}
+		return &OptionError{err}
 	}
 	return nil
 }

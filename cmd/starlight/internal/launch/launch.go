@@ -10,6 +10,7 @@ import (
 	"github.com/charmbracelet/x/term"
 	"golang.org/x/sys/unix"
 
+	"github.com/starlight-go/starlight/cmd/starlight/internal/cli"
 	"github.com/starlight-go/starlight/cmd/starlight/internal/daemon"
 	"github.com/starlight-go/starlight/prefork"
 	"github.com/starlight-go/starlight/tui"
@@ -18,17 +19,17 @@ import (
 // Main runs starlight with args (without the program name) and returns
 // the exit status.
 func Main(args []string) int {
-	cfg, err := prefork.ParseArgs(args)
+	cfg, err := cli.ParseArgs(args)
 	switch {
-	case errors.Is(err, prefork.ErrHelp):
-		prefork.PrintUsage(os.Stdout)
-		return prefork.ExitOK
-	case errors.Is(err, prefork.ErrVersion):
-		fmt.Printf("starlight %s\n", prefork.Version)
-		return prefork.ExitOK
+	case errors.Is(err, cli.ErrHelp):
+		cli.PrintUsage(os.Stdout)
+		return cli.ExitOK
+	case errors.Is(err, cli.ErrVersion):
+		fmt.Printf("starlight %s\n", cli.Version)
+		return cli.ExitOK
 	case err != nil:
 		fmt.Fprintf(os.Stderr, "starlight: %v (see starlight --help)\n", err)
-		return prefork.ExitUsage
+		return cli.ExitUsage
 	}
 	pipe := daemon.FromEnv()
 	if pipe != nil {
@@ -54,45 +55,49 @@ func Main(args []string) int {
 	m, err := prefork.New(cfg, obs)
 	if err != nil {
 		report(err)
-		var ue *prefork.UsageError
-		if errors.Is(err, prefork.ErrNoApp) || errors.As(err, &ue) {
-			return prefork.ExitUsage
-		}
-		return prefork.ExitFailure
+		return exitStatus(err)
 	}
 	if cfg.Daemonize && pipe == nil {
 		return daemon.Start(args, os.Stderr)
 	}
-	if code, err := m.Start(); err != nil {
+	if err := m.Start(); err != nil {
 		report(err)
-		return code
+		return exitStatus(err)
 	}
 	if dash == nil {
-		code, err := m.Serve()
+		err := m.Serve()
 		if err != nil {
 			report(err)
 		}
-		return code
+		return exitStatus(err)
 	}
 
-	type result struct {
-		code int
-		err  error
-	}
-	served := make(chan result, 1)
-	go func() {
-		code, err := m.Serve()
-		served <- result{code, err}
-	}()
+	served := make(chan error, 1)
+	go func() { served <- m.Serve() }()
 	if err := dash.Run(m, m.Done()); err != nil {
 		// No terminal after all: carry on headless until stopped.
 		fmt.Fprintf(os.Stderr, "starlight: dashboard: %v\n", err)
 	}
-	r := <-served
-	if r.err != nil {
-		report(r.err)
+	if err := <-served; err != nil {
+		report(err)
+		return exitStatus(err)
 	}
-	return r.code
+	return cli.ExitOK
+}
+
+// exitStatus maps what the master returned to the command's exit status,
+// in this one place: 0 for a stop asked for, 2 for an option of no use, 1
+// for the rest.
+func exitStatus(err error) int {
+	var stopped *prefork.StoppedError
+	var opt *prefork.OptionError
+	switch {
+	case err == nil, errors.As(err, &stopped):
+		return cli.ExitOK
+	case errors.Is(err, prefork.ErrNoApp), errors.As(err, &opt):
+		return cli.ExitUsage
+	}
+	return cli.ExitFailure
 }
 
 // inForeground reports whether this process is in the foreground of the

@@ -1,4 +1,4 @@
-package prefork
+package cli
 
 import (
 	"errors"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/starlight-go/starlight/internal/addr"
 	"github.com/starlight-go/starlight/internal/proto"
+	"github.com/starlight-go/starlight/prefork"
 )
 
 // ErrHelp and ErrVersion are returned by ParseArgs for -h and -v: the
@@ -35,8 +36,8 @@ func usageErrorf(format string, a ...any) error {
 
 // ParseArgs reads the command line (without the program name) into a
 // Config. Both --opt=value and --opt value work.
-func ParseArgs(args []string) (Config, error) {
-	c := DefaultConfig()
+func ParseArgs(args []string) (prefork.Config, error) {
+	c := prefork.DefaultConfig()
 	fs := pflag.NewFlagSet("starlight", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
@@ -46,50 +47,11 @@ func ParseArgs(args []string) (Config, error) {
 	fs.BoolVarP(&help, "help", "h", false, "")
 	fs.BoolVarP(&version, "version", "v", false, "")
 
-	fs.StringVarP(&c.Host, "host", "o", c.Host, "")
-	fs.VarP(&portValue{&c.Port}, "port", "p", "")
-	fs.StringArrayVarP(&c.Listen, "listen", "l", nil, "")
-	fs.StringVarP(&c.Socket, "socket", "S", "", "")
-	fs.BoolVar(&c.IPv6, "ipv6", false, "")
-	fs.BoolVar(&c.ReusePort, "reuse-port", false, "")
-
-	fs.BoolVar(&c.SSL, "ssl", false, "")
-	fs.StringVar(&c.SSLKeyFile, "ssl-key-file", "", "")
-	fs.StringVar(&c.SSLCertFile, "ssl-cert-file", "", "")
-	fs.StringVar(&c.SSLCAFile, "ssl-ca-file", "", "")
-	fs.StringVar(&c.SSLClientCAFile, "ssl-client-ca-file", "", "")
-	fs.Var(&rangeValue{&c.SSLVerifyMode, 0, 3}, "ssl-verify-mode", "")
-
-	workers := &rangeValue{&c.Workers, 0, MaxWorkers}
-	fs.Var(workers, "max-workers", "")
-	fs.Var(workers, "workers", "")
-	fs.Var(&reqsValue{&c.MaxReqsPerChild, true}, "max-reqs-per-child", "")
-	fs.Var(&reqsValue{&c.MinReqsPerChild, false}, "min-reqs-per-child", "")
-	fs.Var(&secondsValue{&c.SpawnInterval, true}, "spawn-interval", "")
-	fs.Var(&secondsValue{&c.MainProcessDelay, true}, "main-process-delay", "")
-	fs.Var(&secondsValue{&c.GracefulTimeout, true}, "graceful-timeout", "")
-	fs.Var(&workerTimeoutValue{&c.WorkerTimeout}, "worker-timeout", "")
-	fs.Var(&sizeValue{&c.MaxWorkerMemory}, "max-worker-memory", "")
-
-	fs.Var(&secondsValue{&c.Timeout, false}, "timeout", "")
-	fs.Var(&secondsValue{&c.KeepaliveTimeout, false}, "keepalive-timeout", "")
-	fs.Var(&rangeValue{&c.MaxKeepaliveReqs, 0, math.MaxInt32}, "max-keepalive-reqs", "")
-
-	fs.StringVar(&c.User, "user", "", "")
-	fs.StringVar(&c.Group, "group", "", "")
-	fs.Var(&umaskValue{&c.Umask}, "umask", "")
-	fs.BoolVarP(&c.Daemonize, "daemonize", "D", false, "")
-	fs.StringVar(&c.PidFile, "pid", "", "")
-	fs.StringVar(&c.ErrorLog, "error-log", "", "")
-	fs.StringVar(&c.AccessLog, "access-log", "", "")
-	fs.StringVarP(&c.Env, "env", "E", c.Env, "")
-	fs.BoolVarP(&c.Quiet, "quiet", "q", false, "")
-
-	fs.BoolVarP(&c.Reload, "reload", "r", false, "")
-	fs.StringSliceVarP(&c.ReloadDirs, "Reload", "R", nil, "")
-	fs.BoolVar(&c.NoReload, "no-reload", false, "")
-	fs.StringSliceVar(&c.ReloadExt, "reload-ext", nil, "")
-	fs.StringSliceVar(&c.ReloadIgnore, "reload-ignore", nil, "")
+	for _, g := range groups {
+		for _, o := range g.options {
+			o.define(fs, &c)
+		}
+	}
 
 	if err := fs.Parse(args); err != nil {
 		return c, &UsageError{msg: cleanFlagError(err)}
@@ -157,11 +119,11 @@ func ParseArgs(args []string) (Config, error) {
 	default:
 		return c, usageErrorf("one APP expected, got %d: %s (arguments for the app go after --)", len(rest), strings.Join(rest, " "))
 	}
-	return c, c.validate()
+	return c, validate(&c)
 }
 
 // validate checks what single options cannot: combinations.
-func (c *Config) validate() error {
+func validate(c *prefork.Config) error {
 	if c.MinReqsPerChild > 0 && c.MaxReqsPerChild > 0 && c.MinReqsPerChild > c.MaxReqsPerChild {
 		return usageErrorf("--min-reqs-per-child (%d) is above --max-reqs-per-child (%d)", c.MinReqsPerChild, c.MaxReqsPerChild)
 	}
@@ -404,7 +366,7 @@ func (v *sizeValue) String() string {
 	if *v.p == 0 {
 		return "0"
 	}
-	return formatSize(*v.p)
+	return strconv.FormatUint(*v.p, 10)
 }
 func (v *sizeValue) Type() string { return "size" }
 func (v *sizeValue) Set(s string) error {

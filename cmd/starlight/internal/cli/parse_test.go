@@ -1,14 +1,15 @@
-package prefork
+package cli
 
 import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/starlight-go/starlight/prefork"
 )
 
 func TestParseDefaults(t *testing.T) {
@@ -150,7 +151,7 @@ func TestEnvFromEnvironment(t *testing.T) {
 		t.Errorf("$STARLIGHT_ENV=staging -E production: env %q, %v", c.Env, err)
 	}
 	t.Setenv("STARLIGHT_ENV", "")
-	if c, err := ParseArgs([]string{"app"}); err != nil || c.Env != DefaultEnv {
+	if c, err := ParseArgs([]string{"app"}); err != nil || c.Env != prefork.DefaultEnv {
 		t.Errorf("$STARLIGHT_ENV empty: env %q, %v", c.Env, err)
 	}
 }
@@ -171,48 +172,6 @@ func TestHelpAndVersion(t *testing.T) {
 		"--error-log", "--access-log", "--env", "--quiet", "--reload", "--Reload", "--help", "--version"} {
 		if !strings.Contains(b.String(), name+" ") {
 			t.Errorf("--help does not list %s", name)
-		}
-	}
-}
-
-func TestBudget(t *testing.T) {
-	m := &Master{cfg: Config{MaxReqsPerChild: 100, MinReqsPerChild: 50}}
-	seen := map[uint64]bool{}
-	for i := 0; i < 2000; i++ {
-		b := m.budget()
-		if b < 50 || b > 100 {
-			t.Fatalf("budget %d outside [50, 100]", b)
-		}
-		seen[b] = true
-	}
-	if len(seen) < 20 {
-		t.Fatalf("only %d distinct budgets in 2000 draws", len(seen))
-	}
-	m.cfg = Config{MaxReqsPerChild: 100}
-	if m.budget() != 100 {
-		t.Fatal("no min: budget is not max")
-	}
-	m.cfg = Config{}
-	if m.budget() != 0 {
-		t.Fatal("inf: budget is not unlimited")
-	}
-}
-
-func TestAddresses(t *testing.T) {
-	for _, tc := range []struct {
-		c    Config
-		want string
-	}{
-		{Config{Port: 5000}, ":5000"},
-		{Config{Host: "127.0.0.1", Port: 80}, "127.0.0.1:80"},
-		{Config{Port: 80, IPv6: true}, "[::]:80"},
-		{Config{Host: "::1", Port: 80}, "[::1]:80"},
-		{Config{Port: 80, Listen: []string{":1", "/tmp/a.sock"}}, ":1 /tmp/a.sock"},
-		{Config{Port: 80, Socket: "/tmp/b.sock"}, "/tmp/b.sock"},
-	} {
-		got := spell(t, tc.c)
-		if got != tc.want {
-			t.Errorf("%+v: %q, want %q", tc.c, got, tc.want)
 		}
 	}
 }
@@ -242,28 +201,6 @@ func TestParsePidFile(t *testing.T) {
 	}
 }
 
-// writePidFile names the pid file in its errors, never the temporary file
-// beside it, and never removes a directory as a stale pid file.
-func TestWritePidFileErrors(t *testing.T) {
-	dir := t.TempDir()
-	empty := filepath.Join(dir, "empty")
-	if err := os.Mkdir(empty, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	_, err := writePidFile(empty, os.Getpid())
-	if err == nil || err.Error() != "--pid: "+empty+" is a directory" {
-		t.Errorf("an empty directory: %v", err)
-	}
-	if st, err := os.Stat(empty); err != nil || !st.IsDir() {
-		t.Errorf("the directory given as --pid is gone: %v", err)
-	}
-	nodir := filepath.Join(dir, "nodir", "x.pid")
-	_, err = writePidFile(nodir, os.Getpid())
-	if err == nil || !strings.HasPrefix(err.Error(), "--pid: "+nodir+": ") || strings.Contains(err.Error(), ".starlight-pid") {
-		t.Errorf("a missing directory: %v; want it to name %s and not the temporary file", err, nodir)
-	}
-}
-
 // -o takes an IP address, bracketed or not, or a host name; "" is every
 // address.
 func TestParseHost(t *testing.T) {
@@ -282,9 +219,9 @@ func TestParseHost(t *testing.T) {
 			t.Errorf("-o %q: host %q, %v; want %q", tc.arg, c.Host, err, tc.want)
 		}
 	}
-	c, _ := ParseArgs([]string{"-o", "[::1]", "-p", "80"})
-	if got := spell(t, c); got != "[::1]:80" {
-		t.Errorf("-o [::1] -p 80: addresses %q, want [::1]:80", got)
+	// prefork's TestAddresses binds {::1 80} as [::1]:80.
+	if c, err := ParseArgs([]string{"-o", "[::1]", "-p", "80"}); err != nil || c.Host != "::1" || c.Port != 80 {
+		t.Errorf("-o [::1] -p 80: host %q, port %d, %v; want ::1 and 80", c.Host, c.Port, err)
 	}
 }
 
@@ -312,48 +249,6 @@ func TestUsageIPv6(t *testing.T) {
 	}
 }
 
-// A file at the --pid path that holds something other than a pid is not
-// taken for a stale pid file and removed; a stale one is replaced, and so
-// is an empty one.
-func TestWritePidFileKeepsOtherFiles(t *testing.T) {
-	dir := t.TempDir()
-	other := filepath.Join(dir, "notes.txt")
-	if err := os.WriteFile(other, []byte("not a pid\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	_, err := writePidFile(other, os.Getpid())
-	if err == nil || err.Error() != "--pid: "+other+" exists and is not a pid file: not replaced" {
-		t.Errorf("a file holding no pid: %v", err)
-	}
-	if b, _ := os.ReadFile(other); string(b) != "not a pid\n" {
-		t.Errorf("the file now holds %q", b)
-	}
-	stale := filepath.Join(dir, "stale.pid")
-	if err := os.WriteFile(stale, []byte("999999999\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	lock, err := writePidFile(stale, os.Getpid())
-	if err != nil {
-		t.Fatalf("a stale pid file: %v", err)
-	}
-	lock.Close()
-	if b, _ := os.ReadFile(stale); strings.TrimSpace(string(b)) != strconv.Itoa(os.Getpid()) {
-		t.Errorf("the stale pid file holds %q, want %d", b, os.Getpid())
-	}
-	empty := filepath.Join(dir, "empty.pid")
-	if err := os.WriteFile(empty, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	lock, err = writePidFile(empty, os.Getpid())
-	if err != nil {
-		t.Fatalf("an empty pid file: %v", err)
-	}
-	lock.Close()
-	if b, _ := os.ReadFile(empty); strings.TrimSpace(string(b)) != strconv.Itoa(os.Getpid()) {
-		t.Errorf("the empty pid file now holds %q, want %d", b, os.Getpid())
-	}
-}
-
 // --help fits an 80-column terminal.
 func TestUsageFits80Columns(t *testing.T) {
 	var b strings.Builder
@@ -365,16 +260,17 @@ func TestUsageFits80Columns(t *testing.T) {
 	}
 }
 
-// spell lists the addresses c binds, space separated.
-func spell(t *testing.T, c Config) string {
-	t.Helper()
-	as, err := c.addresses()
-	if err != nil {
-		t.Fatal(err)
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]uint64{
+		"512M": 512 << 20, "1G": 1 << 30, "1.5g": 3 << 29, "300K": 300 << 10, "1048576": 1 << 20, "100MB": 100 << 20, "0": 0,
+	} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
 	}
-	var out []string
-	for _, a := range as {
-		out = append(out, a.String())
+	for _, in := range []string{"", "M", "-1M", "x", "12Q", "NaN", "+5M", "1e30G"} {
+		if got, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q) = %d, want an error", in, got)
+		}
 	}
-	return strings.Join(out, " ")
 }
