@@ -149,13 +149,18 @@ func newPoolSim(t *testing.T, lanes, workers int) *poolSim {
 		m.freeSlots = append(m.freeSlots, i)
 	}
 	s := &poolSim{t: t, m: m, next: 1000}
-	m.startProc = func(gen int, _ string, slot int, lanes []int, now time.Time) (*proc, error) {
-		s.next++
-		return &proc{pid: s.next, slot: slot, gen: gen, started: now, lanes: lanes}, nil
-	}
-	m.signalProc = func(*proc, syscall.Signal) {}
+	m.workers = s
 	return s
 }
+
+// The simulation is the master's processes: a start makes one up, and
+// signals and sizes are of no consequence (step decides what happens).
+func (s *poolSim) start(sp spawnSpec) (*proc, error) {
+	s.next++
+	return &proc{pid: s.next, slot: sp.slot, gen: sp.gen, started: sp.now, lanes: sp.lanes}, nil
+}
+func (s *poolSim) signal(*proc, syscall.Signal) {}
+func (s *poolSim) residentSize(int) uint64      { return 0 }
 
 // step runs reconcile once; then every started worker is ready and every
 // retired one gone.

@@ -56,12 +56,9 @@ type Master struct {
 
 	watcher *watcher.Watcher
 
-	// startProc starts a worker (startWorker), signalProc sends one a
-	// signal and rss reads its resident size; the pool's unit tests
-	// replace them.
-	startProc  func(gen int, binary string, slot int, lanes []int, now time.Time) (*proc, error)
-	signalProc func(p *proc, sig syscall.Signal)
-	rss        func(pid int) uint64
+	// workers starts, signals and measures worker processes (real ones:
+	// execWorkers; the pool's unit tests use a fake).
+	workers processes
 
 	// Owned by the loop goroutine.
 	procs      map[int]*proc // by pid
@@ -201,9 +198,7 @@ func New(cfg Config, obs Observer) (*Master, error) {
 		errw:    fileSink(os.Stderr),
 		outw:    fileSink(os.Stdout),
 	}
-	m.startProc = m.startWorker
-	m.signalProc = func(p *proc, sig syscall.Signal) { syscall.Kill(p.pid, sig) }
-	m.rss = rss
+	m.workers = execWorkers{m}
 	return m, nil
 }
 

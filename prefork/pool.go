@@ -219,7 +219,7 @@ func removeProc(ps []*proc, p *proc) []*proc {
 func (m *Master) retire(p *proc, reason retireReason, why string) {
 	p.retire, p.why = reason, why
 	m.left(p, time.Now())
-	m.signalProc(p, syscall.SIGTERM)
+	m.workers.signal(p, syscall.SIGTERM)
 }
 
 // left notes when p stopped counting towards the pool.
@@ -233,7 +233,7 @@ func (m *Master) left(p *proc, now time.Time) {
 func (m *Master) kill(p *proc, why killReason, now time.Time) {
 	p.killed = why
 	m.left(p, now)
-	m.signalProc(p, syscall.SIGKILL)
+	m.workers.signal(p, syscall.SIGKILL)
 }
 
 // budget draws a worker's request budget.
@@ -345,7 +345,7 @@ func (m *Master) spawn(gen int, binary string) error {
 	}
 	slotIdx := m.freeSlots[len(m.freeSlots)-1]
 	now := time.Now()
-	w, err := m.startProc(gen, binary, slotIdx, m.nextLanes(gen), now)
+	w, err := m.workers.start(spawnSpec{gen: gen, binary: binary, slot: slotIdx, lanes: m.nextLanes(gen), now: now})
 	if err != nil {
 		return err
 	}

@@ -14,8 +14,8 @@ import (
 )
 
 // fakePool drives a Master's pool decisions with no process behind them:
-// starts, signals and resident sizes go through the seams, exits and
-// ready notices are handed to the master as the real watchers would.
+// it is the master's processes (starts, signals and resident sizes), and
+// hands exits and ready notices to the master as the real watchers would.
 type fakePool struct {
 	t       *testing.T
 	m       *Master
@@ -56,16 +56,21 @@ func newFakePool(t *testing.T, target int, opts func(*Config)) *fakePool {
 	for i := board.Len() - 1; i >= 0; i-- {
 		m.freeSlots = append(m.freeSlots, i)
 	}
-	m.startProc = func(gen int, _ string, slot int, lanes []int, now time.Time) (*proc, error) {
-		f.next++
-		board.Slot(slot).Reset(uint32(gen), 0, now.UnixNano())
-		return &proc{pid: f.next, slot: slot, gen: gen, started: now, lanes: lanes}, nil
-	}
-	m.signalProc = func(p *proc, sig syscall.Signal) { f.signals[p.pid] = append(f.signals[p.pid], sig) }
-	m.rss = func(pid int) uint64 { return f.memory[pid] }
+	m.workers = f
 	f.m = m
 	return f
 }
+
+func (f *fakePool) start(s spawnSpec) (*proc, error) {
+	f.next++
+	f.m.board.Slot(s.slot).Reset(uint32(s.gen), 0, s.now.UnixNano())
+	return &proc{pid: f.next, slot: s.slot, gen: s.gen, started: s.now, lanes: s.lanes}, nil
+}
+
+func (f *fakePool) signal(p *proc, sig syscall.Signal) {
+	f.signals[p.pid] = append(f.signals[p.pid], sig)
+}
+func (f *fakePool) residentSize(pid int) uint64 { return f.memory[pid] }
 
 // settle reconciles and makes every new worker ready, until the pool
 // serves its target.

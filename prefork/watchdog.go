@@ -37,7 +37,7 @@ func (m *Master) watchdog(now time.Time) {
 		if p.killed == killFrozen {
 			if !p.killAt.IsZero() && now.After(p.killAt) {
 				p.killAt = time.Time{}
-				m.signalProc(p, syscall.SIGKILL)
+				m.workers.signal(p, syscall.SIGKILL)
 			}
 			continue
 		}
@@ -63,8 +63,8 @@ func (m *Master) frozen(p *proc, now time.Time, d time.Duration) {
 	}
 	m.left(p, now)
 	p.words.captureStacks()
-	m.signalProc(p, syscall.SIGCONT)
-	m.signalProc(p, syscall.SIGQUIT)
+	m.workers.signal(p, syscall.SIGCONT)
+	m.workers.signal(p, syscall.SIGQUIT)
 	m.emit(status.Event{Kind: status.EventError, PID: p.pid, Slot: p.slot, Generation: p.gen,
 		Message: fmt.Sprintf("worker %d frozen for %s (no heartbeat; --worker-timeout %s): its stacks go to the log, then it is killed and replaced", p.pid, d.Round(time.Second), m.cfg.WorkerTimeout)})
 }
@@ -85,7 +85,7 @@ func (m *Master) checkMemory(now time.Time) {
 		if !p.serving() || !p.ready {
 			continue
 		}
-		if size := m.rss(p.pid); size > limit {
+		if size := m.workers.residentSize(p.pid); size > limit {
 			m.retire(p, retireMemory, fmt.Sprintf("memory %s > %s", formatSize(size), formatSize(limit)))
 		}
 	}

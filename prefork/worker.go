@@ -19,6 +19,39 @@ import (
 	"github.com/starlight-go/starlight/status"
 )
 
+// processes is the seam between the pool's decisions and the processes
+// they are about: start a worker, send it a signal, read its resident
+// size. A started worker is watched (watchWorker) and reports on the
+// master's channels: ready (readyc), draining on its own (drainc) and
+// exited (exitc). The pool's unit tests (pool_test.go) put a fake in its
+// place and play those reports themselves.
+type processes interface {
+	start(s spawnSpec) (*proc, error)
+	signal(p *proc, sig syscall.Signal)
+	residentSize(pid int) uint64
+}
+
+// spawnSpec is what the pool asks of a new worker: its generation and the
+// binary that generation runs, its scoreboard slot and, with
+// --reuse-port, its lanes.
+type spawnSpec struct {
+	gen    int
+	binary string
+	slot   int
+	lanes  []int
+	now    time.Time
+}
+
+// execWorkers are real worker processes: exec'd, signalled with kill(2),
+// measured in /proc.
+type execWorkers struct{ m *Master }
+
+func (w execWorkers) start(s spawnSpec) (*proc, error) {
+	return w.m.startWorker(s.gen, s.binary, s.slot, s.lanes, s.now)
+}
+func (execWorkers) signal(p *proc, sig syscall.Signal) { syscall.Kill(p.pid, sig) }
+func (execWorkers) residentSize(pid int) uint64        { return rss(pid) }
+
 // startWorker starts the app binary as the worker of slot, with the
 // listeners, the scoreboard and its pipes as inherited files.
 // With --reuse-port, lanes are the TCP sockets it gets (see lanes.go).
