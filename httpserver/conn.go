@@ -18,6 +18,7 @@ type connInfo struct {
 	close    atomic.Bool
 
 	conn  net.Conn     // as net/http has it (a *tls.Conn on a TLS listener)
+	seq   uint64       // accept order, for shedding the oldest (pressure.go)
 	phase atomic.Int32 // phaseNew, phaseActive, phaseIdle (see timeouts.go)
 	since atomic.Int64 // when it entered its phase, on the sweep's clock
 	// writing: when the write of the response under way began, on the

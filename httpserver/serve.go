@@ -89,6 +89,7 @@ func serveWorker(h http.Handler, spec *proto.Spec) error {
 		}
 	}
 	s := newServer(h, set)
+	s.watchDescriptors() // the master logged the limits
 	var tlsConf *tls.Config
 	if spec.TLS != nil {
 		c, err := loadTLS(spec.TLS)
@@ -108,6 +109,7 @@ func serveWorker(h http.Handler, spec *proto.Spec) error {
 		if balances(spec, l) {
 			ln = balancedListener{ln, s}
 		}
+		ln = s.pressure.listener(ln)
 		if l.TLS {
 			ln = tls.NewListener(ln, tlsConf)
 		}
@@ -292,8 +294,10 @@ func serveAlone(h http.Handler) error {
 		maxKeepaliveReqs: 100,
 		gracefulTimeout:  DefaultGracefulTimeout,
 	})
-	s.listeners = []net.Listener{ln}
+	limits := s.watchDescriptors()
+	s.listeners = []net.Listener{s.pressure.listener(ln)}
 	fmt.Fprintf(os.Stderr, "serving %s%s in one process; run it under `starlight` for worker processes and a dashboard\n", url, displayAddr(ln.Addr()))
+	fmt.Fprintf(os.Stderr, "%s\n", limits)
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT)
 	go func() {

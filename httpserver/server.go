@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -57,6 +58,7 @@ type server struct {
 	access    *accessLog // nil when off
 	logger    *log.Logger
 	tracker   *tracker
+	pressure  *pressure // nil: no limit on open files to watch
 
 	begun    atomic.Uint64 // requests started in this process
 	accepted atomic.Uint64 // connections accepted
@@ -317,6 +319,10 @@ func (s *server) shutdown(grace time.Duration) {
 		}
 		<-tick.C
 	}
+	// Connections that have not sent a request head by now (accepted
+	// before the drain, idleGrace ago at least) carry none: net/http would
+	// keep them 5 s, and a slowloris would keep the process draining.
+	s.tracker.shed(math.MaxInt, false)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	if err := s.srv.Shutdown(ctx); err != nil {

@@ -44,7 +44,8 @@ type tracker struct {
 	mu    sync.Mutex
 	conns map[net.Conn]*connInfo
 
-	now  atomic.Int64 // the sweep's clock, unix ns: a coarse time.Now
+	now  atomic.Int64  // the sweep's clock, unix ns: a coarse time.Now
+	seq  atomic.Uint64 // connections added
 	tick time.Duration
 	stop chan struct{}
 }
@@ -71,6 +72,7 @@ func newTracker(tick time.Duration) *tracker {
 // add registers a new connection, from ConnContext.
 func (t *tracker) add(c net.Conn, ci *connInfo) {
 	ci.conn = c
+	ci.seq = t.seq.Add(1)
 	ci.since.Store(t.now.Load())
 	t.mu.Lock()
 	t.conns[c] = ci

@@ -112,6 +112,7 @@ func (m *Master) setupLogs() error {
 	for _, n := range m.cfg.Notes {
 		m.info("%s", n)
 	}
+	m.raiseFileLimit()
 	return nil
 }
 
