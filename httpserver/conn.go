@@ -17,10 +17,11 @@ type connInfo struct {
 	requests int
 	close    atomic.Bool
 
-	conn  net.Conn     // as net/http has it (a *tls.Conn on a TLS listener)
-	seq   uint64       // accept order, for shedding the oldest (pressure.go)
-	phase atomic.Int32 // phaseNew, phaseActive, phaseIdle (see timeouts.go)
-	since atomic.Int64 // when it entered its phase, on the sweep's clock
+	conn     net.Conn     // as net/http has it (a *tls.Conn on a TLS listener)
+	seq      uint64       // accept order, for shedding the oldest (pressure.go)
+	accepted int64        // when, unix ns
+	phase    atomic.Int32 // phaseNew, phaseActive, phaseIdle (see timeouts.go)
+	since    atomic.Int64 // when it entered its phase, on the sweep's clock
 	// writing: when the write of the response under way began, on the
 	// sweep's clock; 0 when none is, -1 once the sweep has cut it (until
 	// that write returns).

@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -57,6 +58,12 @@ type pressure struct {
 // minConns is how many connections a worker accepts whatever its count:
 // one that holds none must accept, or it would never serve again.
 const minConns = 4
+
+// shedMinAge is how long a new connection may wait for its request head
+// before it may be closed for room: a client sends the head as soon as it
+// has connected (after the TLS handshake, a round trip or two), so one
+// accepted a moment ago is most likely a request on its way.
+const shedMinAge = 500 * time.Millisecond
 
 // pressureLog is the most often a worker logs that it sheds.
 const pressureLog = 5 * time.Second
@@ -199,12 +206,15 @@ func (p *pressure) report() {
 		}
 		return
 	}
-	msg := ""
+	var what []string
 	if p.full > 0 {
-		msg = plural(p.full, "accept") + " failed for want of a descriptor, "
+		what = append(what, plural(p.full, "accept")+" failed for want of a descriptor")
 	}
-	p.s.logger.Printf("starlight: worker %d near its limit of %d open files (%d held): %sclosed %s that had sent no complete request head, oldest first",
-		os.Getpid(), p.limit, p.used(), msg, plural(p.shed, "connection"))
+	if p.shed > 0 {
+		what = append(what, "closed "+plural(p.shed, "connection")+" that had sent no complete request head, oldest first")
+	}
+	p.s.logger.Printf("starlight: worker %d near its limit of %d open files (%d held): %s",
+		os.Getpid(), p.limit, p.used(), strings.Join(what, "; "))
 	p.shed, p.full, p.logged = 0, 0, now
 }
 
@@ -215,10 +225,10 @@ func plural(n int, what string) string {
 	return strconv.Itoa(n) + " " + what + "s"
 }
 
-// shed closes up to n connections that wait for a request head (new, and
-// with idleToo idle ones between keep-alive requests), the oldest first,
-// and returns how many it closed. A connection whose request has started
-// is never one.
+// shed closes up to n connections that wait for a request head (new ones
+// accepted shedMinAge ago at least, and with idleToo idle ones between
+// keep-alive requests), the oldest first, and returns how many it closed.
+// A connection whose request has started is never one.
 func (t *tracker) shed(n int, idleToo bool) int {
 	if n <= 0 {
 		return 0
@@ -228,10 +238,18 @@ func (t *tracker) shed(n int, idleToo bool) int {
 		since int64
 	}
 	var cands []waiting
+	young := time.Now().UnixNano() - int64(shedMinAge)
 	t.mu.Lock()
 	for _, ci := range t.conns {
-		if p := ci.phase.Load(); p == phaseNew || (idleToo && p == phaseIdle) {
-			cands = append(cands, waiting{ci, ci.since.Load()})
+		switch ci.phase.Load() {
+		case phaseNew:
+			if ci.accepted <= young {
+				cands = append(cands, waiting{ci, ci.accepted})
+			}
+		case phaseIdle:
+			if idleToo {
+				cands = append(cands, waiting{ci, ci.since.Load()})
+			}
 		}
 	}
 	t.mu.Unlock()

@@ -319,9 +319,9 @@ func (s *server) shutdown(grace time.Duration) {
 		}
 		<-tick.C
 	}
-	// Connections that have not sent a request head by now (accepted
-	// before the drain, idleGrace ago at least) carry none: net/http would
-	// keep them 5 s, and a slowloris would keep the process draining.
+	// Connections that have not sent a request head by now carry none:
+	// net/http would keep them 5 s, and a slowloris would keep the
+	// process draining (see tracker.shed).
 	s.tracker.shed(math.MaxInt, false)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()

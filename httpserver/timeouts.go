@@ -73,6 +73,7 @@ func newTracker(tick time.Duration) *tracker {
 func (t *tracker) add(c net.Conn, ci *connInfo) {
 	ci.conn = c
 	ci.seq = t.seq.Add(1)
+	ci.accepted = time.Now().UnixNano()
 	ci.since.Store(t.now.Load())
 	t.mu.Lock()
 	t.conns[c] = ci
