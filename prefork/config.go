@@ -8,16 +8,16 @@ import (
 
 // Defaults, the same as the Perl Starlight's where it has the option.
 const (
-	DefaultPort             = 5000
-	DefaultWorkers          = 10
-	DefaultMaxReqsPerChild  = 1000
-	DefaultTimeout          = proto.DefaultTimeout
-	DefaultKeepaliveTimeout = proto.DefaultKeepaliveTimeout
-	DefaultMaxKeepaliveReqs = 1
-	DefaultMainProcessDelay = 100 * time.Millisecond
-	DefaultGracefulTimeout  = proto.DefaultGracefulTimeout
-	DefaultWorkerTimeout    = 30 * time.Second
-	DefaultEnv              = proto.DefaultEnv
+	defaultPort             = 5000
+	defaultWorkers          = 10
+	defaultMaxReqsPerChild  = 1000
+	defaultTimeout          = proto.DefaultTimeout
+	defaultKeepaliveTimeout = proto.DefaultKeepaliveTimeout
+	defaultMaxKeepaliveReqs = 1
+	defaultMainProcessDelay = 100 * time.Millisecond
+	defaultGracefulTimeout  = proto.DefaultGracefulTimeout
+	defaultWorkerTimeout    = 30 * time.Second
+	defaultEnv              = proto.DefaultEnv
 
 	// MaxWorkers bounds --max-workers and scaling up; the scoreboard has
 	// room for twice as many, for the overlap of a slow restart.
@@ -111,16 +111,16 @@ type Config struct {
 // DefaultConfig returns the configuration with every default applied.
 func DefaultConfig() Config {
 	return Config{
-		Port:             DefaultPort,
-		Workers:          DefaultWorkers,
-		MaxReqsPerChild:  DefaultMaxReqsPerChild,
-		MainProcessDelay: DefaultMainProcessDelay,
-		GracefulTimeout:  DefaultGracefulTimeout,
-		WorkerTimeout:    DefaultWorkerTimeout,
-		Timeout:          DefaultTimeout,
-		KeepaliveTimeout: DefaultKeepaliveTimeout,
-		MaxKeepaliveReqs: DefaultMaxKeepaliveReqs,
+		Port:             defaultPort,
+		Workers:          defaultWorkers,
+		MaxReqsPerChild:  defaultMaxReqsPerChild,
+		MainProcessDelay: defaultMainProcessDelay,
+		GracefulTimeout:  defaultGracefulTimeout,
+		WorkerTimeout:    defaultWorkerTimeout,
+		Timeout:          defaultTimeout,
+		KeepaliveTimeout: defaultKeepaliveTimeout,
+		MaxKeepaliveReqs: defaultMaxKeepaliveReqs,
 		Umask:            -1,
-		Env:              DefaultEnv,
+		Env:              defaultEnv,
 	}
 }

@@ -248,7 +248,7 @@ func (m *Master) Serve() error {
 func (m *Master) loop() {
 	delay := m.cfg.MainProcessDelay
 	if delay <= 0 || delay > time.Second {
-		delay = DefaultMainProcessDelay
+		delay = defaultMainProcessDelay
 	}
 	tick := time.NewTicker(delay)
 	defer tick.Stop()

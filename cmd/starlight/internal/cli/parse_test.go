@@ -151,7 +151,7 @@ func TestEnvFromEnvironment(t *testing.T) {
 		t.Errorf("$STARLIGHT_ENV=staging -E production: env %q, %v", c.Env, err)
 	}
 	t.Setenv("STARLIGHT_ENV", "")
-	if c, err := ParseArgs([]string{"app"}); err != nil || c.Env != prefork.DefaultEnv {
+	if c, err := ParseArgs([]string{"app"}); err != nil || c.Env != prefork.DefaultConfig().Env {
 		t.Errorf("$STARLIGHT_ENV empty: env %q, %v", c.Env, err)
 	}
 }
