@@ -219,7 +219,7 @@ func reopenOnto(path string, fd int) error {
 	if path == "" {
 		return nil
 	}
-	f, err := logfile.Open(path)
+	f, err := logfile.Open(path, -1) // root's or this process's user's
 	if err != nil {
 		return fmt.Errorf("reopen %s: %w", path, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -58,11 +59,15 @@ func sweepBuildDirs() int {
 	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), buildDirPrefix+"*"))
 	n := 0
 	for _, d := range dirs {
-		f, err := os.Open(filepath.Join(d, buildLockName))
+		// A directory, not a link someone put there.
+		var st unix.Stat_t
+		if unix.Lstat(d, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			continue
+		}
+		f, err := os.OpenFile(filepath.Join(d, buildLockName), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 		if err != nil {
 			continue
 		}
-		var st unix.Stat_t
 		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil &&
 			unix.Fstat(int(f.Fd()), &st) == nil && st.Nlink > 0 { // not removed by its master meanwhile
 			if os.RemoveAll(d) == nil {

@@ -11,8 +11,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/starlight-go/starlight/internal/addr"
 	"golang.org/x/sys/unix"
+
+	"github.com/starlight-go/starlight/internal/addr"
+	"github.com/starlight-go/starlight/internal/logfile"
 )
 
 // listener is one bound socket, held by the master for its whole life.
@@ -94,6 +96,14 @@ func bind(c *Config) ([]*listener, error) {
 			} else {
 				err = fmt.Errorf("--host %s: cannot resolve the name: %s", host, dnsErr.Err)
 			}
+		}
+		var oe *OptionError
+		if errors.As(err, &oe) { // name the option
+			opt := "--listen"
+			if i >= len(c.Listen) {
+				opt = "--socket"
+			}
+			err = refusef("%s: %v", opt, err)
 		}
 		if err != nil {
 			return fail(err)
@@ -247,8 +257,14 @@ func clearStaleSocket(path string) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", path, err)
 	}
+	if st.Mode()&os.ModeSymlink != 0 {
+		return refusef("%s: %v", path, logfile.ErrSymlink)
+	}
 	if st.Mode()&os.ModeSocket == 0 {
-		return fmt.Errorf("listen %s: exists and is not a socket", path)
+		return refusef("%s: exists and is not a socket: not replaced", path)
+	}
+	if err := logfile.CheckOwner(st.Sys().(*syscall.Stat_t).Uid, fileUser); err != nil {
+		return refusef("%s: %v", path, err)
 	}
 	c, err := net.DialTimeout("unix", path, time.Second)
 	if err == nil {

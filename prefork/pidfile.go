@@ -3,6 +3,7 @@ package prefork
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/starlight-go/starlight/internal/logfile"
 )
 
 // writePidFile writes pid to path atomically and exclusively: the file
@@ -22,12 +25,16 @@ import (
 // That lock tells a running starlight from a process that took the pid of
 // one gone (after a reboot, say). Where the file system has no locks, a
 // live pid is taken for a starlight.
+//
+// The file is made 0644 less the umask (--umask). A symbolic link at path,
+// or a file there of a user other than root and the one files are handed
+// to (fileUser), is refused: never followed, never replaced.
 func writePidFile(path string, pid int) (*os.File, error) {
-	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		return nil, fmt.Errorf("--pid: %s is a directory", path) // never removed as stale
+	if err := checkPidFile(path); err != nil {
+		return nil, err
 	}
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".starlight-pid-*")
+	tmp, err := createTemp(dir, ".starlight-pid-", 0o644)
 	if err != nil {
 		// Name the path given, not the temporary file next to it.
 		var pe *os.PathError
@@ -45,7 +52,6 @@ func writePidFile(path string, pid int) (*os.File, error) {
 	if _, err := fmt.Fprintf(tmp, "%d\n", pid); err != nil {
 		return fail(pidFileError(path, err))
 	}
-	os.Chmod(tmp.Name(), 0o644)
 	for attempt := 0; attempt < 2; attempt++ {
 		err := os.Link(tmp.Name(), path) // fails if path exists: exclusive
 		if err == nil {
@@ -53,6 +59,9 @@ func writePidFile(path string, pid int) (*os.File, error) {
 		}
 		if !errors.Is(err, os.ErrExist) {
 			return fail(pidFileError(path, err))
+		}
+		if err := checkPidFile(path); err != nil { // put there meanwhile
+			return fail(err)
 		}
 		if !holdsPid(path) {
 			return fail(fmt.Errorf("--pid: %s exists and is not a pid file: not replaced", path))
@@ -72,6 +81,36 @@ func writePidFile(path string, pid int) (*os.File, error) {
 		}
 	}
 	return fail(fmt.Errorf("--pid: %s: could not replace the stale file", path))
+}
+
+// checkPidFile refuses what is at path, if anything, that writePidFile
+// must not replace: a symbolic link, a directory, another user's file.
+func checkPidFile(path string) error {
+	st, err := os.Lstat(path)
+	switch {
+	case err != nil:
+		return nil // nothing there, or the link reports it
+	case st.Mode()&os.ModeSymlink != 0:
+		return refusef("--pid: %s: %v", path, logfile.ErrSymlink)
+	case st.IsDir():
+		return refusef("--pid: %s is a directory", path) // never removed as stale
+	}
+	if err := logfile.CheckOwner(st.Sys().(*syscall.Stat_t).Uid, fileUser); err != nil {
+		return refusef("--pid: %s %v", path, strings.Replace(err.Error(), "not written", "not replaced", 1))
+	}
+	return nil
+}
+
+// createTemp creates a new file in dir, its name prefix and a random
+// part, with mode perm less the umask; close-on-exec.
+func createTemp(dir, prefix string, perm os.FileMode) (*os.File, error) {
+	for {
+		name := filepath.Join(dir, prefix+strconv.FormatUint(rand.Uint64(), 36))
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, perm)
+		if !errors.Is(err, os.ErrExist) {
+			return f, err
+		}
+	}
 }
 
 // stalePidReplaced says which stale pid file writePidFile replaced, if it
@@ -160,9 +199,14 @@ func pidFileOwner(path string) (int, bool) {
 	return pid, err == nil || errors.Is(err, syscall.EPERM)
 }
 
-// removePidFile removes the pid file if it is still ours.
-func removePidFile(path string, pid int) {
-	if other, _ := pidFileOwner(path); other == pid {
+// removePidFile removes the pid file if it is still ours: the file held
+// (see writePidFile), not one another starlight has put there since. The
+// file is told by what it is, not by the pid in it, which the user the
+// master switched to may not read (--umask 077 makes it root's alone).
+func removePidFile(path string, held *os.File) {
+	now, err1 := os.Lstat(path)
+	mine, err2 := held.Stat()
+	if err1 == nil && err2 == nil && os.SameFile(now, mine) {
 		os.Remove(path)
 	}
 }

@@ -43,11 +43,16 @@ func TestPidFile(t *testing.T) {
 		t.Fatalf("stale pid file not replaced: %v", err)
 	}
 	defer lock.Close()
-	removePidFile(path, 12345) // not ours: kept
+	other, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	removePidFile(path, other) // not ours: kept
 	if _, err := os.Stat(path); err != nil {
 		t.Fatal("removed someone else's pid file")
 	}
-	removePidFile(path, os.Getpid())
+	removePidFile(path, lock)
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Fatal("pid file left behind")
 	}

@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/starlight-go/starlight/internal/logfile"
 )
 
 // identity is the user and groups the master switches to after binding.
@@ -167,24 +169,88 @@ func (id *identity) drop() error {
 	return nil
 }
 
-// chown hands a path the master made to the identity, so that workers
-// running as it can use it.
-func (id *identity) chown(path string) error { return id.own(os.Chown, path) }
-
-// lchown is chown for a path in a directory the user may write (a unix
-// socket in /run/myapp): a symlink put there is changed itself, never
-// followed to a file of root's.
-func (id *identity) lchown(path string) error { return id.own(os.Lchown, path) }
-
-// own hands path to the identity's user and primary group with change
-// (os.Chown or os.Lchown); -1 keeps what the identity leaves as it is.
-func (id *identity) own(change func(string, int, int) error, path string) error {
+// chown hands a directory or file the master made (the build directory,
+// a build in it) to the identity, so that workers running as it can use
+// it: through a descriptor of what is at path, a symbolic link there
+// never followed.
+func (id *identity) chown(path string) error {
 	if id == nil {
 		return nil
 	}
-	gid := -1
-	if len(id.gids) > 0 {
-		gid = id.gids[0]
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+	if err == unix.ELOOP {
+		err = logfile.ErrSymlink
 	}
-	return change(path, id.uid, gid)
+	if err != nil {
+		return &os.PathError{Op: "chown", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	if err := unix.Fchown(fd, id.uid, id.gid()); err != nil {
+		return &os.PathError{Op: "chown", Path: path, Err: err}
+	}
+	return nil
+}
+
+// chownFile hands an open log file to the identity: a regular file or a
+// named pipe, never a device (/dev/null stays root's).
+func (id *identity) chownFile(f *os.File) error {
+	if id == nil {
+		return nil
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return err
+	}
+	if t := st.Mode & unix.S_IFMT; t != unix.S_IFREG && t != unix.S_IFIFO {
+		return nil
+	}
+	return unix.Fchown(int(f.Fd()), id.uid, id.gid())
+}
+
+// chownSocket hands the file of a unix socket the master bound to the
+// identity. The socket's own descriptor cannot change the file, so the
+// path is opened without following a link (O_PATH) and changed through
+// that descriptor only if it is still the socket bound: whoever may write
+// the socket's directory (the user, in /run/myapp) could have put a link
+// to a file of root's in its place.
+func (id *identity) chownSocket(l *listener) error {
+	if id == nil {
+		return nil
+	}
+	fd, err := unix.Open(l.path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", l.path, err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fmt.Errorf("listen %s: %w", l.path, err)
+	}
+	var b *syscall.Stat_t
+	if l.bound != nil {
+		b, _ = l.bound.Sys().(*syscall.Stat_t)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFSOCK || b == nil || b.Dev != st.Dev || b.Ino != st.Ino {
+		return fmt.Errorf("listen %s: replaced since it was bound: not handed to %s", l.path, id.gidsFromOr("--user"))
+	}
+	if err := unix.Fchownat(fd, "", id.uid, id.gid(), unix.AT_EMPTY_PATH); err != nil {
+		return fmt.Errorf("listen %s: chown: %w", l.path, err)
+	}
+	return nil
+}
+
+// gid is the identity's primary group, or -1 to keep it.
+func (id *identity) gid() int {
+	if len(id.gids) > 0 {
+		return id.gids[0]
+	}
+	return -1
+}
+
+// gidsFromOr names the option the identity comes from, for messages.
+func (id *identity) gidsFromOr(def string) string {
+	if id.uid < 0 && id.gidsFrom != "" {
+		return id.gidsFrom
+	}
+	return def
 }

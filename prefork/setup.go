@@ -27,6 +27,7 @@ type setupStep struct {
 func (m *Master) setup() error {
 	m.started = time.Now()
 	for _, s := range []setupStep{
+		{"descriptors and files", m.setupHygiene},
 		{"signals", m.setupSignals},
 		{"logs", m.setupLogs},
 		{"build directory", m.setupBuildDir},
@@ -35,6 +36,7 @@ func (m *Master) setup() error {
 		{"pid file", m.setupPidFile},
 		{"ownership", m.setupOwnership},
 		{"TLS", m.setupTLS},
+		{"hygiene notes", m.setupHygieneNotes},
 		{"privileges", m.setupPrivileges},
 		{"scoreboard", m.setupScoreboard},
 		{"watcher", m.setupWatcher},
@@ -60,7 +62,7 @@ func (m *Master) cleanup() {
 	}
 	m.undo = nil
 	if m.pidFile {
-		removePidFile(m.cfg.PidFile, os.Getpid())
+		removePidFile(m.cfg.PidFile, m.pidLock)
 		m.pidLock.Close()
 		m.pidFile = false
 	}
@@ -205,17 +207,7 @@ func (m *Master) setupOwnership() error {
 			m.id.chown(m.binary) // the build, never the user's own executable
 		}
 	}
-	for _, f := range []string{m.cfg.ErrorLog, m.cfg.AccessLog} {
-		if f != "" && f != "-" {
-			m.id.chown(f)
-		}
-	}
-	for _, l := range m.listeners {
-		if l.path != "" {
-			m.id.lchown(l.path)
-		}
-	}
-	return nil
+	return m.handOverFiles()
 }
 
 // setupTLS reads the certificate and key before switching user: the key

@@ -45,8 +45,10 @@ const (
 	sinkQueueBytes = 4 << 20
 )
 
+// openSink opens a log file (see logfile.Open), which may belong to root
+// or to the user files are handed to (fileUser).
 func openSink(path string) (*sink, error) {
-	f, err := logfile.Open(path)
+	f, err := logfile.Open(path, fileUser)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +171,7 @@ func (s *sink) reopen() error {
 	if s == nil || s.path == "" {
 		return nil
 	}
-	f, err := logfile.Open(s.path)
+	f, err := logfile.Open(s.path, fileUser)
 	if err != nil {
 		return fmt.Errorf("reopen %s: %w", s.path, err)
 	}

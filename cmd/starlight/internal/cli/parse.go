@@ -178,12 +178,14 @@ func validate(c *prefork.Config) error {
 }
 
 // checkPidPath checks the path of --pid before anything starts: not empty,
-// not a directory, in a directory that exists.
+// not a directory or a symbolic link, in a directory that exists.
 func checkPidPath(path string) error {
 	if path == "" {
 		return usageErrorf("--pid: empty path")
 	}
-	if st, err := os.Stat(path); err == nil && st.IsDir() {
+	if st, err := os.Lstat(path); err == nil && st.Mode()&os.ModeSymlink != 0 {
+		return usageErrorf("--pid: %s: a symbolic link: not followed", path)
+	} else if err == nil && st.IsDir() {
 		return usageErrorf("--pid: %s is a directory", path)
 	}
 	dir := filepath.Dir(path)
