@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // Privilege and file hygiene: what starlight writes as root is never a
@@ -114,6 +115,21 @@ func (p plantTargets) untouched(t *testing.T) {
 	}
 }
 
+// runRefused runs starlight with args, which should refuse to start, and
+// returns its exit status and stderr. Its TMPDIR is its own: no build
+// directory another test's killed master left is there for it to sweep
+// (and log) before the refusal.
+func runRefused(t *testing.T, app string, args ...string) (int, string) {
+	t.Helper()
+	s := startArgv(t, app, append([]string{starlightBin}, args...), []string{"TMPDIR=" + sharedDir(t, "starlight-e2e-tmp-")})
+	select {
+	case <-s.done:
+	case <-time.After(startTimeout):
+		t.Fatalf("starlight %s: still running after %s; stderr:\n%s", strings.Join(args, " "), startTimeout, s.stderr)
+	}
+	return s.exitCode, s.stderr.String()
+}
+
 // A symbolic link planted at the path of --error-log, --access-log, --pid
 // or -S, in a directory the app's user may write, pointing to a file of
 // root's, to nothing, or to a directory: the start is refused with one
@@ -140,7 +156,7 @@ func TestHygieneSymlinkAtStart(t *testing.T) {
 				if err := os.Symlink(tc.target, link); err != nil {
 					t.Fatal(err)
 				}
-				code, stderr := runFailing(t, app, "--user", "nobody", "--group", group, "--workers", "1",
+				code, stderr := runRefused(t, app, "--user", "nobody", "--group", group, "--workers", "1",
 					opt.flag, link, "-l", "127.0.0.1:"+itoa(freePort(t)), app)
 				if code != 2 || !reOneLine.MatchString(stderr) || !strings.Contains(stderr, opt.name) || !strings.Contains(stderr, link+": a symbolic link: not followed") {
 					t.Errorf("exit %d, stderr %q; want 2 and one line naming %s and saying the link is not followed", code, stderr, opt.name)

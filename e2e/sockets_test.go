@@ -141,7 +141,7 @@ func TestProdSocketFiles(t *testing.T) {
 	notSock := filepath.Join(dir, "file.sock")
 	write(t, notSock, "data\n")
 	code, stderr = runFailing(t, app2, "--workers", "1", "-S", notSock, app2)
-	if code != 1 || !strings.Contains(stderr, "listen "+notSock+": exists and is not a socket") {
+	if code != 2 || !strings.Contains(stderr, "--socket: "+notSock+": exists and is not a socket: not replaced") {
 		t.Errorf("-S on a regular file: exit %d, stderr %q", code, stderr)
 	}
 	if b, err := os.ReadFile(notSock); err != nil || string(b) != "data\n" {
