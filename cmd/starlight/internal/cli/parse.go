@@ -34,6 +34,10 @@ func usageErrorf(format string, a ...any) error {
 	return &UsageError{msg: fmt.Sprintf(format, a...)}
 }
 
+// flagsParsed, when set (by the tests), is handed the flag set ParseArgs
+// parsed, to spell the options given back as a command line.
+var flagsParsed func(*pflag.FlagSet)
+
 // ParseArgs reads the command line (without the program name) into a
 // Config. Both --opt=value and --opt value work.
 func ParseArgs(args []string) (prefork.Config, error) {
@@ -55,6 +59,9 @@ func ParseArgs(args []string) (prefork.Config, error) {
 
 	if err := fs.Parse(args); err != nil {
 		return c, &UsageError{msg: cleanFlagError(err)}
+	}
+	if flagsParsed != nil {
+		flagsParsed(fs)
 	}
 	c.AddressGiven = fs.Changed("host") || fs.Changed("port") || fs.Changed("listen") || fs.Changed("socket")
 	if (fs.Changed("host") || fs.Changed("port")) && (len(c.Listen) > 0 || c.Socket != "") {
@@ -323,8 +330,19 @@ type secondsValue struct {
 	zeroOK bool
 }
 
-func (v *secondsValue) String() string { return strconv.FormatFloat(v.p.Seconds(), 'f', -1, 64) }
-func (v *secondsValue) Type() string   { return "seconds" }
+// String spells the duration exactly, to the nanosecond, as Set reads it.
+func (v *secondsValue) String() string {
+	s := strconv.FormatInt(int64(*v.p/time.Second), 10)
+	if ns := *v.p % time.Second; ns != 0 {
+		s += strings.TrimRight(fmt.Sprintf(".%09d", ns), "0")
+	}
+	return s
+}
+func (v *secondsValue) Type() string { return "seconds" }
+
+// Set reads a decimal number of seconds exactly (to the nanosecond, the
+// rest dropped), and other spellings of a number (1e3) as the nearest
+// nanosecond.
 func (v *secondsValue) Set(s string) error {
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
@@ -339,7 +357,14 @@ func (v *secondsValue) Set(s string) error {
 	if f > 365*24*3600 {
 		return errors.New("more than a year")
 	}
-	*v.p = time.Duration(f * float64(time.Second))
+	d, err := time.ParseDuration(s + "s")
+	if err != nil {
+		d = time.Duration(math.Round(f * float64(time.Second)))
+	}
+	if d == 0 && !v.zeroOK {
+		return errors.New("must be above 0 (1 ns at least)")
+	}
+	*v.p = d
 	return nil
 }
 
