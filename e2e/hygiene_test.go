@@ -251,7 +251,8 @@ func TestHygieneSymlinkOnUSR1(t *testing.T) {
 // file only root may read) reach no worker, nor the app serving in the
 // master's place (--max-workers 0): the master marks them close-on-exec
 // at start and says so. As root the workers run as nobody, as in the
-// report this guards against.
+// report this guards against, and neither they nor the master keep a
+// capability.
 func TestHygieneInheritedDescriptors(t *testing.T) {
 	t.Parallel()
 	base := sharedDir(t, "starlight-e2e-hygiene-fds-")
@@ -321,6 +322,14 @@ func TestHygieneInheritedDescriptors(t *testing.T) {
 		s := startArgv(t, app, append(argv, app), nil, files...)
 		pids := s.waitPool(t, 2, startTimeout)
 		checkMarked(t, s)
+		if user != nil {
+			// The switch leaves no capability, in the master or a worker.
+			for _, pid := range append([]int{s.pid}, pids...) {
+				if capEff := procStatus(t, pid)["CapEff"]; strings.Trim(capEff, "0") != "" {
+					t.Errorf("process %d runs as nobody with CapEff %s, want none", pid, capEff)
+				}
+			}
+		}
 		for _, pid := range pids {
 			if held := holdsSecret(t, pid); len(held) > 0 {
 				t.Errorf("worker %d holds the file the master inherited, on fds %v", pid, held)
