@@ -174,17 +174,15 @@ func TestHygieneSymlinkAtStart(t *testing.T) {
 // On SIGUSR1 a symbolic link planted where the log files were (logrotate
 // moved them) is not followed: the log says why, the files open before
 // stay in use, and what the links point to is left as it was. As root
-// without --user (only the refusal protects root's files) and with --user
-// (the master switched already).
+// without --user (only the refusal protects root's files), with --user
+// (the master switched already), and with the app serving in the master's
+// place (--max-workers 0), which reopens the logs itself.
 func TestHygieneSymlinkOnUSR1(t *testing.T) {
 	t.Parallel()
 	uid, gid, group := appUser(t)
-	for _, asUser := range []bool{false, true} {
-		name := "root"
-		if asUser {
-			name = "user"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, mode := range []string{"root", "user", "standalone"} {
+		asUser := mode == "user"
+		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			base := sharedDir(t, "starlight-e2e-hygiene-usr1-")
 			app := filepath.Join(base, "app")
@@ -194,11 +192,18 @@ func TestHygieneSymlinkOnUSR1(t *testing.T) {
 			errLog, accLog := filepath.Join(run, "error.log"), filepath.Join(run, "access.log")
 			addr := "127.0.0.1:" + itoa(freePort(t))
 			argv := []string{starlightBin, "--workers", "1", "--error-log", errLog, "--access-log", accLog, "-l", addr}
-			if asUser {
+			switch mode {
+			case "user":
 				argv = append(argv, "--user", "nobody", "--group", group)
+			case "standalone": // the app reopens the logs itself
+				argv = append(argv, "--max-workers", "0")
 			}
 			s := startArgv(t, app, append(argv, app), nil)
 			eventually(t, startTimeout, "a ready worker, or an exit", func() bool {
+				if mode == "standalone" {
+					code, _, err := fetch(s.client, "http://"+addr+"/pid")
+					return s.exited() || (err == nil && code == 200)
+				}
 				return s.exited() || fileHas(errLog, regexp.MustCompile(`starlight: worker \d+ ready`))
 			})
 			if s.exited() {
@@ -220,7 +225,7 @@ func TestHygieneSymlinkOnUSR1(t *testing.T) {
 				}
 				s.signal(t, syscall.SIGUSR1)
 				for _, log := range []string{errLog, accLog} {
-					waitFileLine(t, oldErr, regexp.MustCompile(`starlight: reopen `+regexp.QuoteMeta(log)+`: open `+regexp.QuoteMeta(log)+`: a symbolic link: not followed; the file open before stays in use$`))
+					waitFileLine(t, oldErr, regexp.MustCompile(`starlight: (SIGUSR1: )?reopen `+regexp.QuoteMeta(log)+`: open `+regexp.QuoteMeta(log)+`: a symbolic link: not followed; the file open before stays in use$`))
 				}
 				// The file open before takes the next request's line.
 				mustFetch(t, s.client, "http://"+addr+"/pid?case="+tc.name)
