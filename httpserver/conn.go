@@ -16,6 +16,8 @@ import (
 type connInfo struct {
 	requests int
 	close    atomic.Bool
+	hijacked atomic.Bool // the app took the connection over (see strictconn.go)
+	upgrade  atomic.Bool // the scanner stopped at an upgrade (see strictClosing)
 
 	conn     net.Conn     // as net/http has it (a *tls.Conn on a TLS listener)
 	seq      uint64       // accept order, for shedding the oldest (pressure.go)
@@ -33,7 +35,7 @@ type connKey struct{}
 var closeValue = []string{"close"}
 
 func (s *server) connContext(ctx context.Context, c net.Conn) context.Context {
-	ci := &connInfo{}
+	ci := connInfoFor(c)
 	s.tracker.add(c, ci)
 	return context.WithValue(ctx, connKey{}, ci)
 }

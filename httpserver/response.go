@@ -48,7 +48,10 @@ func (r *response) WriteHeader(code int) {
 		if v := h["Connection"]; len(v) == 1 && &v[0] == &closeValue[0] {
 			delete(h, "Connection")
 		}
-	} else if r.conn != nil && r.conn.close.Load() {
+	} else if r.conn != nil && (r.conn.close.Load() || r.s.draining.Load()) {
+		// Never offer keep-alive on a connection about to close (net/http
+		// answers an HTTP/1.0 keep-alive request with keep-alive even
+		// when it is about to close).
 		h["Connection"] = closeValue
 	}
 	r.rw.WriteHeader(code)
@@ -106,8 +109,14 @@ func (r *response) Flush() {
 }
 
 func (r *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if r.conn != nil {
+		r.conn.hijacked.Store(true)
+	}
 	c, rw, err := http.NewResponseController(r.rw).Hijack()
 	if err != nil {
+		if r.conn != nil {
+			r.conn.hijacked.Store(false)
+		}
 		return c, rw, err
 	}
 	if !r.wroteHeader {

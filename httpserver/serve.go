@@ -73,6 +73,7 @@ func serveWorker(h http.Handler, spec *proto.Spec) error {
 		maxKeepaliveReqs: spec.MaxKeepaliveReqs,
 		gracefulTimeout:  spec.GracefulTimeout,
 		budget:           spec.Budget,
+		limits:           limits{spec.LimitRequestLine, spec.LimitRequestFields, spec.LimitRequestFieldSize},
 	}
 	if spec.Standalone {
 		set.budget = 0 // alone, nobody would replace us
@@ -293,6 +294,7 @@ func serveAlone(h http.Handler) error {
 		keepaliveTimeout: DefaultKeepaliveTimeout,
 		maxKeepaliveReqs: 100,
 		gracefulTimeout:  DefaultGracefulTimeout,
+		limits:           defaultLimits,
 	})
 	limits := s.watchDescriptors()
 	s.listeners = []net.Listener{s.pressure.listener(ln)}

@@ -44,6 +44,7 @@ type settings struct {
 	maxKeepaliveReqs int // 1 = keep-alive off; 0 = unlimited
 	gracefulTimeout  time.Duration
 	budget           uint64 // 0 = unlimited
+	limits           limits // --limit-request-*; 0 = unlimited
 }
 
 // server is one process's serving state.
@@ -59,6 +60,7 @@ type server struct {
 	logger    *log.Logger
 	tracker   *tracker
 	pressure  *pressure // nil: no limit on open files to watch
+	refusals  refusalLog
 
 	begun    atomic.Uint64 // requests started in this process
 	accepted atomic.Uint64 // connections accepted
@@ -145,7 +147,9 @@ func (s *server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	s.active.Add(1)
 	n := s.begun.Add(1)
-	closing := s.draining.Load()
+	// With keep-alive off every response closes: say so, or net/http
+	// answers an HTTP/1.0 request asking for keep-alive with keep-alive.
+	closing := s.draining.Load() || s.set.maxKeepaliveReqs == 1
 	if b := s.set.budget; b > 0 && n >= b {
 		closing = true
 		if n == b {
@@ -162,6 +166,8 @@ func (s *server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			closing = true
 		} else if m != 1 && !r.Close && s.board != nil && s.overloaded() {
 			closing = true // the client reconnects, to a less loaded worker
+		} else if strictClosing(ci, r) {
+			closing = true
 		}
 		if closing {
 			ci.close.Store(true)
@@ -170,14 +176,6 @@ func (s *server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	h := rw.Header()
 	h["Server"] = serverValue
 	if closing {
-		h["Connection"] = closeValue
-	}
-	if len(r.TransferEncoding) > 0 && ci != nil {
-		// net/http drops a Content-Length sent along with
-		// Transfer-Encoding before the handler can see it, and RFC 9112
-		// section 6.1 wants the connection closed after such a request:
-		// close after every request with a transfer-coded body.
-		ci.close.Store(true)
 		h["Connection"] = closeValue
 	}
 
@@ -265,7 +263,7 @@ func (s *server) serve(ready func()) error {
 	errc := make(chan error, len(s.listeners))
 	for _, ln := range s.listeners {
 		go func(ln net.Listener) {
-			err := s.srv.Serve(ln)
+			err := s.srv.Serve(strictListener{ln, s})
 			if err != nil && !errors.Is(err, http.ErrServerClosed) && !s.draining.Load() {
 				errc <- fmt.Errorf("serve %s: %w", ln.Addr(), err)
 			}

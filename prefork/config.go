@@ -67,6 +67,13 @@ type Config struct {
 	Timeout          time.Duration
 	KeepaliveTimeout time.Duration
 	MaxKeepaliveReqs int // 1 = keep-alive off; 0 = unlimited
+	// Request limits (--limit-request-line, --limit-request-fields,
+	// --limit-request-field-size): over them a request is refused with
+	// 414 or 431. 0 is unlimited for the line and the field size; for
+	// the fields it is 32768, as in gunicorn.
+	LimitRequestLine      int
+	LimitRequestFields    int
+	LimitRequestFieldSize int
 
 	// Process.
 	User      string
@@ -122,5 +129,9 @@ func DefaultConfig() Config {
 		MaxKeepaliveReqs: defaultMaxKeepaliveReqs,
 		Umask:            -1,
 		Env:              defaultEnv,
+
+		LimitRequestLine:      proto.DefaultLimitRequestLine,
+		LimitRequestFields:    proto.DefaultLimitRequestFields,
+		LimitRequestFieldSize: proto.DefaultLimitRequestFieldSize,
 	}
 }

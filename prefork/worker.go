@@ -1,6 +1,7 @@
 package prefork
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -341,7 +342,11 @@ func (m *Master) serverSpec() proto.Spec {
 		MaxKeepaliveReqs: m.cfg.MaxKeepaliveReqs,
 		GracefulTimeout:  m.cfg.GracefulTimeout,
 		TLS:              m.tlsSpec(),
-		AccessFD:         -1,
+
+		LimitRequestLine:      m.cfg.LimitRequestLine,
+		LimitRequestFields:    cmp.Or(m.cfg.LimitRequestFields, proto.MaxLimitRequestFields),
+		LimitRequestFieldSize: m.cfg.LimitRequestFieldSize,
+		AccessFD:              -1,
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 )
 
 // Version is bumped whenever Spec or the scoreboard layout changes.
-const Version = 4
+const Version = 5
 
 // Defaults the master and an app run by hand share, the same as the Perl
 // Starlight's where it has the option.
@@ -24,6 +24,14 @@ const (
 	DefaultKeepaliveTimeout = 2 * time.Second
 	DefaultGracefulTimeout  = 30 * time.Second
 	DefaultEnv              = "development"
+
+	// Request limits, gunicorn's names, defaults and ranges: 0 is
+	// unlimited for the line and the field size.
+	DefaultLimitRequestLine      = 4094 // bytes of the request line, CRLF not counted; at most 8190
+	DefaultLimitRequestFields    = 100  // field lines in a head (and in trailers); at most 32768
+	DefaultLimitRequestFieldSize = 8190 // bytes of one field line, CRLF not counted
+	MaxLimitRequestLine          = 8190
+	MaxLimitRequestFields        = 32768
 )
 
 // EnvSpec holds the JSON Spec; its presence makes a program a worker.
@@ -90,7 +98,12 @@ type Spec struct {
 	KeepaliveTimeout time.Duration `json:"keepalive_timeout"`
 	MaxKeepaliveReqs int           `json:"max_keepalive_reqs"`
 	GracefulTimeout  time.Duration `json:"graceful_timeout"`
-	TLS              *TLS          `json:"tls,omitempty"`
+	// Request limits (--limit-request-line, --limit-request-fields,
+	// --limit-request-field-size); 0 = unlimited.
+	LimitRequestLine      int  `json:"limit_request_line"`
+	LimitRequestFields    int  `json:"limit_request_fields"`
+	LimitRequestFieldSize int  `json:"limit_request_field_size"`
+	TLS                   *TLS `json:"tls,omitempty"`
 }
 
 // Encode returns the spec as the value of EnvSpec.

@@ -11,10 +11,12 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/starlight-go/starlight/httpserver"
+	"github.com/starlight-go/starlight/internal/strictcases"
 )
 
 // leaked is what /leak keeps: memory a worker never gives back.
@@ -100,7 +102,21 @@ func main() {
 	mux.HandleFunc("GET /env", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, os.Getenv("STARLIGHT_ENV"))
 	})
-	if err := httpserver.Serve(mux); err != nil {
+	// /echo/... (any method) and CONNECT answer what the handler saw of
+	// the request, for the strict HTTP tests.
+	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/echo") && r.Method != http.MethodConnect {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, "reading the body: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		io.WriteString(w, strictcases.Dump(r, body))
+	})
+	if err := httpserver.Serve(app); err != nil {
 		log.Fatal(err)
 	}
 	if s := os.Getenv("TESTAPP_EXIT_AFTER_SERVE"); s != "" {

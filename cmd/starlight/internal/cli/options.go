@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/starlight-go/starlight/internal/proto"
 	"github.com/starlight-go/starlight/prefork"
 )
 
@@ -133,6 +134,21 @@ var groups = []group{
 			help: "requests per connection; 1 = keep-alive off, 0 = unlimited",
 			define: func(fs *pflag.FlagSet, c *prefork.Config) {
 				fs.Var(&rangeValue{&c.MaxKeepaliveReqs, 0, math.MaxInt32}, "max-keepalive-reqs", "")
+			}},
+		{name: "limit-request-line", arg: "BYTES", def: "4094",
+			help: "longest request line (method, target, version); longer: 414; 0 = unlimited, at most 8190 (gunicorn's limits)",
+			define: func(fs *pflag.FlagSet, c *prefork.Config) {
+				fs.Var(&rangeValue{&c.LimitRequestLine, 0, proto.MaxLimitRequestLine}, "limit-request-line", "")
+			}},
+		{name: "limit-request-fields", arg: "N", def: "100",
+			help: "most field lines in a request head (and in a chunked body's trailers); more: 431; at most 32768, 0 = 32768",
+			define: func(fs *pflag.FlagSet, c *prefork.Config) {
+				fs.Var(&rangeValue{&c.LimitRequestFields, 0, proto.MaxLimitRequestFields}, "limit-request-fields", "")
+			}},
+		{name: "limit-request-field-size", arg: "BYTES", def: "8190",
+			help: "longest field line (name, colon, value); longer: 431; 0 = unlimited. The request line and fields stay within 48 KiB in all (431); malformed and ambiguous requests are refused (the README's \"What Starlight refuses\")",
+			define: func(fs *pflag.FlagSet, c *prefork.Config) {
+				fs.Var(&rangeValue{&c.LimitRequestFieldSize, 0, math.MaxInt32}, "limit-request-field-size", "")
 			}},
 	}},
 	{"Process", []option{
