@@ -16,6 +16,8 @@ import (
 
 // sampleWindow is the resolution at which the availability tests judge
 // the service: a window of it with no successful response is an outage.
+// These tests run one at a time, not in parallel with the rest (which
+// would take the CPUs the judgement is about).
 const sampleWindow = 250 * time.Millisecond
 
 // availability runs clients that GET /pid until stop is closed or d has
@@ -156,7 +158,6 @@ func trickle(c net.Conn, size int, stop <-chan struct{}) {
 // drain beside their replacements, and past the drain limit the one
 // draining longest goes.
 func TestSlowRequestsWithRecyclingNeverEmptyThePool(t *testing.T) {
-	t.Parallel()
 	s := start(t, options{args: []string{"--workers", "4", "--max-reqs-per-child", "50"}, ready: 4})
 	stop := make(chan struct{})
 	slow := slowPosts(s, 32, stop)
@@ -176,7 +177,6 @@ func TestSlowRequestsWithRecyclingNeverEmptyThePool(t *testing.T) {
 // A worker SIGKILLed every 300 ms: crashes back off, yet the pool always
 // has a worker accepting.
 func TestCrashStormNeverEmptiesThePool(t *testing.T) {
-	t.Parallel()
 	s := start(t, options{args: []string{"--workers", "4"}, ready: 4})
 	stop := make(chan struct{})
 	killer := make(chan int)
@@ -218,7 +218,6 @@ func TestCrashStormNeverEmptiesThePool(t *testing.T) {
 // A stopped worker is noticed by its heartbeat: its stacks are logged, it
 // is killed and replaced, and the pool keeps serving meanwhile.
 func TestFrozenWorkerIsReplaced(t *testing.T) {
-	t.Parallel()
 	s := start(t, options{args: []string{"--workers", "2", "--worker-timeout", "3"}, ready: 2})
 	victim := s.readyWorkers()[0]
 	if err := syscall.Kill(victim, syscall.SIGSTOP); err != nil {
@@ -253,7 +252,6 @@ func TestFrozenWorkerIsReplaced(t *testing.T) {
 // A frozen worker retired by a reload (the watchdog off) is killed once
 // --graceful-timeout is over, and the reload finishes.
 func TestReloadFinishesPastAFrozenWorker(t *testing.T) {
-	t.Parallel()
 	s := start(t, options{args: []string{"--workers", "2", "--worker-timeout", "0", "--graceful-timeout", "1"}, ready: 2})
 	victim := s.readyWorkers()[0]
 	if err := syscall.Kill(victim, syscall.SIGSTOP); err != nil {
@@ -274,7 +272,6 @@ func TestReloadFinishesPastAFrozenWorker(t *testing.T) {
 // Workers that leak past --max-worker-memory are recycled without a
 // failed request.
 func TestMemoryLimitRecyclesLeakingWorkers(t *testing.T) {
-	t.Parallel()
 	s := start(t, options{args: []string{"--workers", "2", "--max-worker-memory", "100M"}, ready: 2})
 	c := newClient(false)
 	re := regexp.MustCompile(`starlight: worker (\d+) recycled \(memory (\d+) MB > 100 MB\) after \d+ requests?`)
@@ -308,7 +305,6 @@ func TestMemoryLimitRecyclesLeakingWorkers(t *testing.T) {
 // 50 SIGHUPs in 2 s, then 30 TTIN and 30 TTOU, under load: the pool ends
 // at its size, on the last generation, and no request fails.
 func TestSignalStormUnderLoad(t *testing.T) {
-	t.Parallel()
 	s := start(t, options{args: []string{"--workers", "4"}, ready: 4})
 	stop := make(chan struct{})
 	var load *loadResult

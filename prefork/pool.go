@@ -43,10 +43,11 @@ func (m *Master) reconcile(now time.Time) time.Time {
 	}
 	for n := len(alive); n < m.target; n++ {
 		// The last places to fill are those of crashed workers: only
-		// they wait for the backoff. While no worker serves at all and
-		// the app is known to start, one goes ahead of it.
+		// they wait for the backoff. While fewer than crashFloor
+		// workers serve and the app is known to start, replacements go
+		// ahead of it, so that the next crash does not empty the pool.
 		owed := m.crash.gen == m.gen && m.target-n <= m.crash.owed
-		if owed && m.crashHold(m.gen, now, starting) && !(n == 0 && starting == 0 && m.crash.afterReady) {
+		if owed && m.crashHold(m.gen, now, starting) && !(n < min(crashFloor, m.target) && m.crash.afterReady) {
 			if now.Before(m.crash.till) {
 				return m.crash.till
 			}
@@ -274,6 +275,12 @@ func (m *Master) housekeeping(now time.Time) {
 	m.watchdog(now)
 	m.checkMemory(now)
 }
+
+// crashFloor is how many workers the crash backoff never holds back
+// while the app is known to start (its workers crashed after they were
+// ready): two, so that one crash leaves one serving while its replacement
+// starts.
+const crashFloor = 2
 
 // overdueMargin is how long past --graceful-timeout a worker that stopped
 // accepting may take to exit (its own grace period cuts its requests at

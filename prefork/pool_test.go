@@ -179,8 +179,9 @@ func TestBackoffHoldsOnlyCrashedPlaces(t *testing.T) {
 	}
 }
 
-// Every worker killed in a row: the backoff grows, yet one worker starts
-// at once while none serves, because the app is known to start.
+// Every worker killed in a row: the backoff grows, yet two workers start
+// at once while none serves, because the app is known to start; the rest
+// wait.
 func TestCrashStormKeepsAWorker(t *testing.T) {
 	f := newFakePool(t, 4, nil)
 	f.settle()
@@ -192,12 +193,20 @@ func TestCrashStormKeepsAWorker(t *testing.T) {
 		t.Fatalf("workers left: %s", f)
 	}
 	f.m.reconcile(time.Now())
-	if n := f.count(starting); n != 1 {
-		t.Fatalf("%d workers started with none serving during a backoff, want 1: %s", n, f)
+	if n := f.count(starting); n != crashFloor {
+		t.Fatalf("%d workers started with none serving during a backoff, want %d: %s", n, crashFloor, f)
 	}
 	f.m.reconcile(time.Now())
-	if n := f.count(starting); n != 1 {
-		t.Fatalf("%d workers starting before the first is ready, want 1: %s", n, f)
+	if n := f.count(starting); n != crashFloor {
+		t.Fatalf("%d workers starting before the first are ready, want %d: %s", n, crashFloor, f)
+	}
+	for _, p := range f.serving() {
+		f.ready(p)
+	}
+	f.crash(f.serving()[0]) // one of them crashes too, once ready
+	f.m.reconcile(time.Now())
+	if n := len(f.serving()); n != crashFloor {
+		t.Fatalf("%d serving after another crash, want %d: %s", n, crashFloor, f)
 	}
 }
 
