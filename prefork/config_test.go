@@ -1,6 +1,7 @@
 package prefork
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -82,7 +83,7 @@ func TestWritePidFileKeepsOtherFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := writePidFile(other, os.Getpid())
-	if err == nil || err.Error() != "--pid: "+other+" exists and is not a pid file: not replaced" {
+	if err == nil || err.Error() != "--pid: "+other+" exists and is not a pid file: not replaced" || !errors.As(err, new(*OptionError)) {
 		t.Errorf("a file holding no pid: %v", err)
 	}
 	if b, _ := os.ReadFile(other); string(b) != "not a pid\n" {

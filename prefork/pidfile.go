@@ -64,7 +64,7 @@ func writePidFile(path string, pid int) (*os.File, error) {
 			return fail(err)
 		}
 		if !holdsPid(path) {
-			return fail(fmt.Errorf("--pid: %s exists and is not a pid file: not replaced", path))
+			return fail(refusef("--pid: %s exists and is not a pid file: not replaced", path))
 		}
 		other, alive := pidFileOwner(path)
 		if !removeStalePidFile(path, alive) {
