@@ -307,7 +307,7 @@ func TestProdTLSFileErrors(t *testing.T) {
 		{"unreadable-cert", ssl(p.keyFile, aDir), "--ssl-cert-file: read " + aDir + ": is a directory"},
 		{"key-not-matching", ssl(otherKey, p.certFile), "private key does not match public key"},
 		{"cert-not-pem", ssl(p.keyFile, garbage), "--ssl-cert-file/--ssl-key-file: "},
-		{"no-files", []string{"--ssl"}, "--ssl needs --ssl-key-file and --ssl-cert-file"},
+		{"key-without-cert", []string{"--ssl", "--ssl-key-file", p.keyFile}, "--ssl needs both --ssl-key-file and --ssl-cert-file"},
 		{"verify-without-ca", ssl(p.keyFile, p.certFile, "--ssl-verify-mode", "2"), "--ssl-verify-mode 2 needs --ssl-ca-file or --ssl-client-ca-file"},
 		{"ca-not-pem", ssl(p.keyFile, p.certFile, "--ssl-verify-mode", "1", "--ssl-client-ca-file", garbage), "holds no PEM certificate"},
 	}

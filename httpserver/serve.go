@@ -2,6 +2,7 @@ package httpserver
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -29,6 +30,31 @@ import (
 // the master goes away. Run by hand, it serves alone in this one process on
 // -l/--listen ADDR, else $PORT, else :5000, until SIGINT or SIGTERM.
 func Serve(h http.Handler) error {
+	return serve(h, nil)
+}
+
+// ServeServer serves srv, a server the app configured itself, as Serve
+// serves a handler: on the master's listeners, with its settings. The
+// app's settings are kept (ErrorLog, BaseContext, ConnContext,
+// MaxHeaderBytes, ReadHeaderTimeout and the other timeouts, TLSConfig,
+// Protocols, DisableGeneralOptionsHandler, the functions given to
+// RegisterOnShutdown), and starlight's own hooks (ConnState, ConnContext,
+// the handler's accounting) run before the app's, never in their place.
+// srv.Addr is ignored under a master (the master's listeners are used),
+// and used run by hand when neither -l nor $PORT says otherwise. A nil
+// Handler serves http.DefaultServeMux, as net/http does. See the README's
+// "Your own http.Server" for which option wins over which setting.
+//
+// srv is changed in place (its Handler, ConnContext and ConnState are
+// wrapped) and must not be served otherwise.
+func ServeServer(srv *http.Server) error {
+	if srv == nil {
+		return errors.New("httpserver: ServeServer(nil)")
+	}
+	return serve(srv.Handler, srv)
+}
+
+func serve(h http.Handler, own *http.Server) error {
 	if h == nil {
 		h = http.DefaultServeMux
 	}
@@ -37,10 +63,10 @@ func Serve(h http.Handler) error {
 		return fmt.Errorf("httpserver: %w", err)
 	}
 	if spec == nil {
-		return serveAlone(h)
+		return serveAlone(h, own)
 	}
 	os.Unsetenv(proto.EnvSpec) // programs the app starts are not workers
-	return serveWorker(h, spec)
+	return serveWorker(h, spec, own)
 }
 
 // Harakiri asks the worker serving r to exit gracefully once this response
@@ -66,7 +92,7 @@ func Env() string {
 	return proto.DefaultEnv
 }
 
-func serveWorker(h http.Handler, spec *proto.Spec) error {
+func serveWorker(h http.Handler, spec *proto.Spec, own *http.Server) error {
 	set := settings{
 		timeout:          spec.Timeout,
 		keepaliveTimeout: spec.KeepaliveTimeout,
@@ -89,11 +115,14 @@ func serveWorker(h http.Handler, spec *proto.Spec) error {
 			syscall.CloseOnExec(fd)
 		}
 	}
-	s := newServer(h, set)
+	s := newServerFor(h, set, own)
 	s.watchDescriptors() // the master logged the limits
 	var tlsConf *tls.Config
 	if spec.TLS != nil {
 		c, err := loadTLS(spec.TLS)
+		if err == nil {
+			c, err = s.appTLS(c)
+		}
 		if err != nil {
 			return fmt.Errorf("httpserver: %w", err)
 		}
@@ -269,7 +298,7 @@ func watchMaster(s *server, pipe *os.File, masterPID int) {
 const heartbeatInterval = 500 * time.Millisecond
 
 // serveAlone is the app run by hand: one process, no master.
-func serveAlone(h http.Handler) error {
+func serveAlone(h http.Handler, own *http.Server) error {
 	where, err := listenFlag(os.Args[1:])
 	if err != nil {
 		return fmt.Errorf("httpserver: %w", err)
@@ -289,13 +318,13 @@ func serveAlone(h http.Handler) error {
 	if err != nil {
 		return fmt.Errorf("httpserver: %w", err)
 	}
-	s := newServer(h, settings{
+	s := newServerFor(h, settings{
 		timeout:          DefaultTimeout,
 		keepaliveTimeout: DefaultKeepaliveTimeout,
 		maxKeepaliveReqs: 100,
 		gracefulTimeout:  DefaultGracefulTimeout,
 		limits:           defaultLimits,
-	})
+	}, own)
 	limits := s.watchDescriptors()
 	s.listeners = []net.Listener{s.pressure.listener(ln)}
 	fmt.Fprintf(os.Stderr, "serving %s%s in one process; run it under `starlight` for worker processes and a dashboard\n", url, displayAddr(ln.Addr()))

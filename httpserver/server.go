@@ -107,7 +107,15 @@ func noticeDrain(w *os.File, reason uint32) {
 // current is the server of this process, for Harakiri.
 var current atomic.Pointer[server]
 
+// newServer makes the serving state for app.
 func newServer(app http.Handler, set settings) *server {
+	return newServerFor(app, set, nil)
+}
+
+// newServerFor makes the serving state for app. own is the app's own
+// http.Server (ServeServer), nil for Serve: its settings are kept, and
+// starlight's hooks are chained to the app's (see ownServer).
+func newServerFor(app http.Handler, set settings, own *http.Server) *server {
 	s := &server{
 		app:     app,
 		set:     set,
@@ -115,14 +123,18 @@ func newServer(app http.Handler, set settings) *server {
 		drainCh: make(chan uint32, 1),
 	}
 	s.tracker = newTracker(sweepTick(set.timeout, set.keepaliveTimeout))
-	s.srv = &http.Server{
-		// No ReadTimeout or IdleTimeout: the tracker's sweep enforces
-		// them (see timeouts.go).
-		Handler:        s,
-		MaxHeaderBytes: MaxHeaderBytes - headerSlack,
-		ConnContext:    s.connContext,
-		ConnState:      s.connState,
-		ErrorLog:       s.logger,
+	if own != nil {
+		s.ownServer(own)
+	} else {
+		s.srv = &http.Server{
+			// No ReadTimeout or IdleTimeout: the tracker's sweep enforces
+			// them (see timeouts.go).
+			Handler:        s,
+			MaxHeaderBytes: MaxHeaderBytes - headerSlack,
+			ConnContext:    s.connContext,
+			ConnState:      s.connState,
+			ErrorLog:       s.logger,
+		}
 	}
 	if set.maxKeepaliveReqs == 1 {
 		s.srv.SetKeepAlivesEnabled(false)

@@ -42,14 +42,17 @@ func loadKeyPair(t *proto.TLS) (tls.Certificate, error) {
 // loadTLS builds the TLS configuration from files. It runs at every worker
 // start, so a slow restart picks up renewed certificates.
 func loadTLS(t *proto.TLS) (*tls.Config, error) {
-	cert, err := loadKeyPair(t)
-	if err != nil {
-		return nil, err
-	}
 	c := &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{cert},
-		NextProtos:   []string{"http/1.1"},
+		MinVersion: tls.VersionTLS12,
+		NextProtos: []string{"http/1.1"},
+	}
+	if t.CertFile != "" || t.PEMFD > 0 {
+		// Else the app supplies its certificates (ServeServer).
+		cert, err := loadKeyPair(t)
+		if err != nil {
+			return nil, err
+		}
+		c.Certificates = []tls.Certificate{cert}
 	}
 	auth, pool, err := t.ClientAuth()
 	if err != nil {

@@ -213,7 +213,7 @@ func (m *Master) setupOwnership() error {
 // setupTLS reads the certificate and key before switching user: the key
 // is often readable by root alone; every worker gets it (see tlsPEMFile).
 func (m *Master) setupTLS() error {
-	if m.id == nil || !m.cfg.SSL {
+	if m.id == nil || !m.cfg.SSL || m.cfg.SSLCertFile == "" {
 		return nil
 	}
 	var err error

@@ -19,8 +19,12 @@ func checkTLS(c *Config) error {
 	if !c.SSL {
 		return nil // ParseArgs refused --ssl-* options without --ssl
 	}
-	if c.SSLKeyFile == "" || c.SSLCertFile == "" {
-		return &OptionError{errors.New("--ssl needs --ssl-key-file and --ssl-cert-file")}
+	// Without either file the app supplies its certificates (a
+	// TLSConfig given to httpserver.ServeServer); a worker says so if it
+	// does not.
+	files := c.SSLKeyFile != "" || c.SSLCertFile != ""
+	if files && (c.SSLKeyFile == "" || c.SSLCertFile == "") {
+		return &OptionError{errors.New("--ssl needs both --ssl-key-file and --ssl-cert-file, or neither when the app supplies its certificates (httpserver.ServeServer)")}
 	}
 	for _, f := range []struct{ opt, path string }{
 		{"--ssl-key-file", c.SSLKeyFile}, {"--ssl-cert-file", c.SSLCertFile},
@@ -33,7 +37,7 @@ func checkTLS(c *Config) error {
 			return &OptionError{fmt.Errorf("%s: %w", f.opt, err)}
 		}
 	}
-	if _, err := tls.LoadX509KeyPair(c.SSLCertFile, c.SSLKeyFile); err != nil {
+	if _, err := tls.LoadX509KeyPair(c.SSLCertFile, c.SSLKeyFile); files && err != nil {
 		return &OptionError{fmt.Errorf("--ssl-cert-file/--ssl-key-file: %w", err)}
 	}
 	if _, _, err := tlsSpecOf(c).ClientAuth(); err != nil {

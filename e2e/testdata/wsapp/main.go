@@ -2,14 +2,22 @@
 // built on gorilla/websocket as a new user's app would be: /ws greets with
 // the worker's pid and echoes, and closes with 1001 (Going Away) when the
 // worker starts draining, unless WSAPP_IGNORE_DRAIN is set.
+//
+// With WSAPP_SERVE_SERVER set it serves an http.Server of its own through
+// httpserver.ServeServer: an ErrorLog that prefixes "wsapp-errorlog: ",
+// MaxHeaderBytes of 256 KiB, and, with WSAPP_CERTS set to a directory, a
+// TLSConfig (TLS 1.3 at least) whose GetCertificate serves NAME.pem and
+// NAME.key from there for the server name NAME.
 package main
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"log"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -78,7 +86,43 @@ func main() {
 			fmt.Fprintf(c, "%s\n", sc.Text())
 		}
 	})
-	if err := httpserver.Serve(mux); err != nil {
+	mux.HandleFunc("GET /headers", func(w http.ResponseWriter, r *http.Request) {
+		n := 0
+		for k, vs := range r.Header {
+			for _, v := range vs {
+				n += len(k) + len(v)
+			}
+		}
+		fmt.Fprintf(w, "%d header bytes %s\n", n, r.Proto)
+	})
+	mux.HandleFunc("GET /panic", func(w http.ResponseWriter, r *http.Request) {
+		panic("wsapp panics on purpose")
+	})
+	if os.Getenv("WSAPP_SERVE_SERVER") == "" {
+		if err := httpserver.Serve(mux); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+	srv := &http.Server{
+		Handler:        mux,
+		ErrorLog:       log.New(os.Stderr, "wsapp-errorlog: ", 0),
+		MaxHeaderBytes: 256 << 10,
+	}
+	if dir := os.Getenv("WSAPP_CERTS"); dir != "" {
+		srv.TLSConfig = &tls.Config{
+			MinVersion: tls.VersionTLS13,
+			GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+				name := filepath.Base(hello.ServerName)
+				c, err := tls.LoadX509KeyPair(filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key"))
+				if err != nil {
+					return nil, err
+				}
+				return &c, nil
+			},
+		}
+	}
+	if err := httpserver.ServeServer(srv); err != nil {
 		log.Fatal(err)
 	}
 }
