@@ -59,7 +59,7 @@ func TestWritePidFileErrors(t *testing.T) {
 	if err := os.Mkdir(empty, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	_, err := writePidFile(empty, os.Getpid())
+	_, _, err := writePidFile(empty, os.Getpid(), -1)
 	if err == nil || err.Error() != "--pid: "+empty+" is a directory" {
 		t.Errorf("an empty directory: %v", err)
 	}
@@ -67,7 +67,7 @@ func TestWritePidFileErrors(t *testing.T) {
 		t.Errorf("the directory given as --pid is gone: %v", err)
 	}
 	nodir := filepath.Join(dir, "nodir", "x.pid")
-	_, err = writePidFile(nodir, os.Getpid())
+	_, _, err = writePidFile(nodir, os.Getpid(), -1)
 	if err == nil || !strings.HasPrefix(err.Error(), "--pid: "+nodir+": ") || strings.Contains(err.Error(), ".starlight-pid") {
 		t.Errorf("a missing directory: %v; want it to name %s and not the temporary file", err, nodir)
 	}
@@ -82,7 +82,7 @@ func TestWritePidFileKeepsOtherFiles(t *testing.T) {
 	if err := os.WriteFile(other, []byte("not a pid\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := writePidFile(other, os.Getpid())
+	_, _, err := writePidFile(other, os.Getpid(), -1)
 	if err == nil || err.Error() != "--pid: "+other+" exists and is not a pid file: not replaced" || !errors.As(err, new(*OptionError)) {
 		t.Errorf("a file holding no pid: %v", err)
 	}
@@ -93,7 +93,7 @@ func TestWritePidFileKeepsOtherFiles(t *testing.T) {
 	if err := os.WriteFile(stale, []byte("999999999\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	lock, err := writePidFile(stale, os.Getpid())
+	lock, _, err := writePidFile(stale, os.Getpid(), -1)
 	if err != nil {
 		t.Fatalf("a stale pid file: %v", err)
 	}
@@ -105,7 +105,7 @@ func TestWritePidFileKeepsOtherFiles(t *testing.T) {
 	if err := os.WriteFile(empty, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	lock, err = writePidFile(empty, os.Getpid())
+	lock, _, err = writePidFile(empty, os.Getpid(), -1)
 	if err != nil {
 		t.Fatalf("an empty pid file: %v", err)
 	}

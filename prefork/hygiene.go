@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/starlight-go/starlight/internal/fdlimit"
 	"golang.org/x/sys/unix"
 )
 
@@ -16,10 +17,14 @@ import (
 // root or to the user the app runs as, and it is handed to that user
 // through a descriptor of what was checked, never by its path again.
 
-// fileUser is the user whose files, besides root's, starlight writes to
-// and replaces: --user's, or -1 for this process's own. The master sets
-// it first thing at start (setupHygiene).
-var fileUser = -1
+// fileOwner is the user whose files, besides root's, starlight writes to
+// and replaces: --user's, or -1 for this process's own.
+func (m *Master) fileOwner() int {
+	if m.id != nil && m.id.uid >= 0 {
+		return m.id.uid
+	}
+	return -1
+}
 
 // refusef is a path starlight does not write to, as given: an
 // *OptionError, the start ends with exit status 2, as for a bad option.
@@ -27,35 +32,32 @@ func refusef(format string, a ...any) error {
 	return &OptionError{err: fmt.Errorf(format, a...)}
 }
 
-// setupHygiene comes first in setup: it says whose files may be written,
-// keeps from the workers (and builds) what the launching process left
-// open, and warns about an app that would run as root. What it has to say
-// waits for setupHygieneNotes, once the steps that may fail the start
-// with one line are done.
+// setupHygiene comes first in setup: it keeps from the workers (and
+// builds) what the launching process left open, raises the limit on open
+// files, and warns about an app that would run as root. What it has to
+// say waits for setupNotes, once the steps that may fail the start with
+// one line are done.
 func (m *Master) setupHygiene() error {
-	fileUser = -1
-	if m.id != nil && m.id.uid >= 0 {
-		fileUser = m.id.uid
-	}
-	hygieneNotes = nil
 	if fds := closeOffInherited(); len(fds) > 0 {
-		hygieneNotes = append(hygieneNotes, fmt.Sprintf("%s inherited from the launching process (%s) marked close-on-exec: workers do not get them",
+		m.notes = append(m.notes, fmt.Sprintf("%s inherited from the launching process (%s) marked close-on-exec: workers do not get them",
 			plural(len(fds), "descriptor"), fdList(fds)))
 	}
-	if os.Geteuid() == 0 && (m.id == nil || m.id.uid < 0) {
-		hygieneNotes = append(hygieneNotes, "warning: starlight runs as root without --user: the app runs as root too, with every privilege")
+	// The workers inherit the raised limit; a worker near it sheds the
+	// connections that have not sent a request, so the limit says how
+	// many idle or slow connections the pool holds at most.
+	m.notes = append(m.notes, fdlimit.Raise().String())
+	if os.Geteuid() == 0 && m.fileOwner() < 0 {
+		m.notes = append(m.notes, "warning: starlight runs as root without --user: the app runs as root too, with every privilege")
 	}
 	return nil
 }
 
-// hygieneNotes is what setupHygiene found to say.
-var hygieneNotes []string
-
-// setupHygieneNotes logs what setupHygiene found.
-func (m *Master) setupHygieneNotes() error {
-	for _, n := range hygieneNotes {
+// setupNotes logs what the start found to say (setupHygiene).
+func (m *Master) setupNotes() error {
+	for _, n := range m.notes {
 		m.info("%s", n)
 	}
+	m.notes = nil
 	return nil
 }
 

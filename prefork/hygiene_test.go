@@ -25,7 +25,7 @@ func TestWritePidFileRefusesSymlink(t *testing.T) {
 		if err := os.Symlink(to, link); err != nil {
 			t.Fatal(err)
 		}
-		_, err := writePidFile(link, os.Getpid())
+		_, _, err := writePidFile(link, os.Getpid(), -1)
 		if err == nil || err.Error() != "--pid: "+link+": a symbolic link: not followed" || !errors.As(err, new(*OptionError)) {
 			t.Errorf("a link to a %s: %v, want a refusal (exit 2)", name, err)
 		}
@@ -50,7 +50,7 @@ func TestWritePidFileUmask(t *testing.T) {
 	}{{0o077, 0o600}, {0o022, 0o644}, {0o027, 0o640}} {
 		old := syscall.Umask(tc.umask)
 		path := filepath.Join(dir, "app.pid")
-		lock, err := writePidFile(path, os.Getpid())
+		lock, _, err := writePidFile(path, os.Getpid(), -1)
 		syscall.Umask(old)
 		if err != nil {
 			t.Fatal(err)
@@ -69,19 +69,18 @@ func TestRefusesOtherUsersFiles(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
-	defer func(u int) { fileUser = u }(fileUser)
-	fileUser = 4242
+	const owner = 4242 // the user files go to
 	dir := t.TempDir()
 	stale := filepath.Join(dir, "stale.pid")
 	if err := os.WriteFile(stale, []byte("999999999\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	os.Chown(stale, 4243, 4243)
-	if _, err := writePidFile(stale, os.Getpid()); err == nil || !strings.Contains(err.Error(), "belongs to uid 4243, neither root nor uid 4242: not replaced") || !errors.As(err, new(*OptionError)) {
+	if _, _, err := writePidFile(stale, os.Getpid(), owner); err == nil || !strings.Contains(err.Error(), "belongs to uid 4243, neither root nor uid 4242: not replaced") || !errors.As(err, new(*OptionError)) {
 		t.Errorf("a stale pid file of another user: %v", err)
 	}
 	os.Chown(stale, 4242, 4242) // the user's: replaced
-	lock, err := writePidFile(stale, os.Getpid())
+	lock, _, err := writePidFile(stale, os.Getpid(), owner)
 	if err != nil {
 		t.Errorf("a stale pid file of the user: %v", err)
 	} else {
@@ -89,13 +88,13 @@ func TestRefusesOtherUsersFiles(t *testing.T) {
 	}
 
 	sock := filepath.Join(dir, "s.sock")
-	l, err := bindUnix(sock)
+	l, err := bindUnix(sock, owner)
 	if err != nil {
 		t.Fatal(err)
 	}
 	unix.Close(l.fd) // stale now
 	os.Chown(sock, 4243, 4243)
-	if _, err := bindUnix(sock); err == nil || !strings.Contains(err.Error(), "belongs to uid 4243") {
+	if _, err := bindUnix(sock, owner); err == nil || !strings.Contains(err.Error(), "belongs to uid 4243") {
 		t.Errorf("a stale socket of another user: %v", err)
 	}
 	if st, err := os.Lstat(sock); err != nil || st.Mode()&os.ModeSocket == 0 {
@@ -117,7 +116,7 @@ func TestBindUnixRefusesSymlink(t *testing.T) {
 	}
 	c := DefaultConfig()
 	c.Socket = link
-	_, err := bind(&c)
+	_, err := bind(&c, -1)
 	if err == nil || err.Error() != "--socket: "+link+": a symbolic link: not followed" || !errors.As(err, new(*OptionError)) {
 		t.Errorf("-S on a symlink: %v", err)
 	}
@@ -135,7 +134,7 @@ func TestChownSocketReplaced(t *testing.T) {
 	}
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "a.sock")
-	l, err := bindUnix(sock)
+	l, err := bindUnix(sock, -1)
 	if err != nil {
 		t.Fatal(err)
 	}

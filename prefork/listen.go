@@ -32,6 +32,8 @@ type listener struct {
 	bound   os.FileInfo // path as bound: removed only while it is still this file
 	tls     bool
 	closed  bool
+	// replacedStale: bind removed a stale socket file at path first.
+	replacedStale bool
 	// lanes are the sockets of a --reuse-port TCP listener, one per lane
 	// (lanes[0] is fd), all bound to addr with SO_REUSEPORT; nil
 	// otherwise. A worker accepts on the lanes the master gives it.
@@ -69,7 +71,7 @@ func (c *Config) addresses() ([]addr.Addr, error) {
 }
 
 // bind opens every listener, or none: on error it closes what it opened.
-func bind(c *Config) ([]*listener, error) {
+func bind(c *Config, owner int) ([]*listener, error) {
 	addrs, err := c.addresses()
 	if err != nil {
 		return nil, err
@@ -85,7 +87,7 @@ func bind(c *Config) ([]*listener, error) {
 		if a.Kind == addr.TCP {
 			l, err = bindTCP(a, c.IPv6, c.lanes())
 		} else {
-			l, err = bindUnix(a.String())
+			l, err = bindUnix(a.String(), owner)
 		}
 		var dnsErr *net.DNSError
 		if errors.As(err, &dnsErr) {
@@ -213,13 +215,16 @@ func bindError(addr string, err error) error {
 	return fmt.Errorf("listen %s: %w", addr, unwrapOp(err))
 }
 
-func bindUnix(path string) (*listener, error) {
+// bindUnix binds a unix socket; a stale socket file at path is replaced
+// if it is root's or owner's (-1: this process's).
+func bindUnix(path string, owner int) (*listener, error) {
 	abstract := strings.HasPrefix(path, "@") || strings.HasPrefix(path, "\x00")
-	name := path
+	name, replaced := path, false
 	if abstract {
 		name = "@" + path[1:] // Go spells the abstract namespace with @
 	} else {
-		if err := clearStaleSocket(path); err != nil {
+		var err error
+		if replaced, err = clearStaleSocket(path, owner); err != nil {
 			return nil, err
 		}
 	}
@@ -239,7 +244,7 @@ func bindUnix(path string) (*listener, error) {
 		}
 		return nil, fmt.Errorf("listen %s: %w", path, err)
 	}
-	l := &listener{fd: fd, network: "unix", addr: name, url: "unix:" + name}
+	l := &listener{fd: fd, network: "unix", addr: name, url: "unix:" + name, replacedStale: replaced}
 	if !abstract {
 		l.path = path
 		l.bound, _ = os.Lstat(path)
@@ -248,44 +253,43 @@ func bindUnix(path string) (*listener, error) {
 }
 
 // clearStaleSocket refuses a socket file a live server answers on and
-// removes one nothing listens on.
-func clearStaleSocket(path string) error {
+// removes one nothing listens on, reporting whether it did.
+func clearStaleSocket(path string, owner int) (bool, error) {
 	st, err := os.Lstat(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", path, err)
+		return false, fmt.Errorf("listen %s: %w", path, err)
 	}
 	if st.Mode()&os.ModeSymlink != 0 {
-		return refusef("%s: %v", path, logfile.ErrSymlink)
+		return false, refusef("%s: %v", path, logfile.ErrSymlink)
 	}
 	if st.Mode()&os.ModeSocket == 0 {
-		return refusef("%s: exists and is not a socket: not replaced", path)
+		return false, refusef("%s: exists and is not a socket: not replaced", path)
 	}
-	if err := logfile.CheckOwner(st.Sys().(*syscall.Stat_t).Uid, fileUser); err != nil {
-		return refusef("%s: %v", path, err)
+	if err := logfile.CheckOwner(st.Sys().(*syscall.Stat_t).Uid, owner); err != nil {
+		return false, refusef("%s: %v", path, err)
 	}
 	c, err := net.DialTimeout("unix", path, time.Second)
 	if err == nil {
 		c.Close()
-		return fmt.Errorf("listen %s: a server is already listening on this socket", path)
+		return false, fmt.Errorf("listen %s: a server is already listening on this socket", path)
 	}
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		// Nothing listens: stale.
 	case errors.Is(err, syscall.EAGAIN), errors.Is(err, os.ErrDeadlineExceeded):
-		return fmt.Errorf("listen %s: a server is already listening on this socket (its queue is full)", path)
+		return false, fmt.Errorf("listen %s: a server is already listening on this socket (its queue is full)", path)
 	case errors.Is(err, os.ErrNotExist):
-		return nil // removed meanwhile
+		return false, nil // removed meanwhile
 	default:
-		return fmt.Errorf("listen %s: cannot tell whether a server listens on it: %w", path, unwrapOp(err))
+		return false, fmt.Errorf("listen %s: cannot tell whether a server listens on it: %w", path, unwrapOp(err))
 	}
 	if err := os.Remove(path); err != nil {
-		return fmt.Errorf("listen %s: remove stale socket: %w", path, err)
+		return false, fmt.Errorf("listen %s: remove stale socket: %w", path, err)
 	}
-	staleRemoved = append(staleRemoved, path)
-	return nil
+	return true, nil
 }
 
 // holdSocket takes the socket of ln for the master to hold: it returns a
@@ -351,9 +355,6 @@ func (l *listener) fileOf(sock int) (*os.File, error) {
 	}
 	return os.NewFile(uintptr(fd), l.addr), nil
 }
-
-// staleRemoved lists stale socket files bind removed, to report them.
-var staleRemoved []string
 
 // closeListeners closes the master's hold on the sockets and removes the
 // unix socket files. Closing twice is harmless.

@@ -19,12 +19,12 @@ func TestStaleSocket(t *testing.T) {
 	}
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "a.sock")
-	l, err := bindUnix(path)
+	l, err := bindUnix(path, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Live: refused.
-	if _, err := bindUnix(path); err == nil || !strings.Contains(err.Error(), "already listening") {
+	if _, err := bindUnix(path, -1); err == nil || !strings.Contains(err.Error(), "already listening") {
 		t.Fatalf("live socket: %v", err)
 	}
 	// Stale: the listener is gone but the file stays.
@@ -32,7 +32,7 @@ func TestStaleSocket(t *testing.T) {
 	if _, err := os.Stat(path); err != nil {
 		t.Fatal("socket file gone with the listener; cannot test a stale one")
 	}
-	l2, err := bindUnix(path)
+	l2, err := bindUnix(path, -1)
 	if err != nil {
 		t.Fatalf("stale socket not replaced: %v", err)
 	}
@@ -42,7 +42,7 @@ func TestStaleSocket(t *testing.T) {
 	}
 	// A regular file is never removed.
 	os.WriteFile(path, []byte("x"), 0o644)
-	if _, err := bindUnix(path); err == nil || !strings.Contains(err.Error(), "not a socket") {
+	if _, err := bindUnix(path, -1); err == nil || !strings.Contains(err.Error(), "not a socket") {
 		t.Fatalf("regular file: %v", err)
 	}
 }
@@ -85,7 +85,7 @@ func TestMasterSocketsNotPolled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	uds, err := bindUnix(filepath.Join(dir, "a.sock"))
+	uds, err := bindUnix(filepath.Join(dir, "a.sock"), -1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -91,6 +91,7 @@ type Master struct {
 	tlsPEM               []byte   // certificate and key read before switching user, or nil
 	tlsMemfd             *os.File // tlsPEM as workers get it (see tlsPEMFile)
 	undo                 []func() // what setup acquired, to release (setup.go)
+	notes                []string // what the start found to say, logged once it cannot fail with one line (setupNotes)
 	pidFile              bool     // we wrote cfg.PidFile
 	pidLock              *os.File // cfg.PidFile, open and locked while we run
 

@@ -28,10 +28,11 @@ import (
 //
 // The file is made 0644 less the umask (--umask). A symbolic link at path,
 // or a file there of a user other than root and the one files are handed
-// to (fileUser), is refused: never followed, never replaced.
-func writePidFile(path string, pid int) (*os.File, error) {
-	if err := checkPidFile(path); err != nil {
-		return nil, err
+// to (owner; -1 for this process's), is refused: never followed, never
+// replaced. replaced says which stale file it replaced, if it did.
+func writePidFile(path string, pid, owner int) (lock *os.File, replaced string, err error) {
+	if err := checkPidFile(path, owner); err != nil {
+		return nil, "", err
 	}
 	dir := filepath.Dir(path)
 	tmp, err := createTemp(dir, ".starlight-pid-", 0o644)
@@ -41,12 +42,12 @@ func writePidFile(path string, pid int) (*os.File, error) {
 		if errors.As(err, &pe) {
 			err = pe.Err
 		}
-		return nil, fmt.Errorf("--pid: %s: cannot create a file in %s: %w", path, dir, err)
+		return nil, "", fmt.Errorf("--pid: %s: cannot create a file in %s: %w", path, dir, err)
 	}
 	defer os.Remove(tmp.Name())
-	fail := func(err error) (*os.File, error) {
+	fail := func(err error) (*os.File, string, error) {
 		tmp.Close()
-		return nil, err
+		return nil, "", err
 	}
 	flockNB(tmp, unix.LOCK_EX) //nolint:errcheck // no locks here: the pid alone says
 	if _, err := fmt.Fprintf(tmp, "%d\n", pid); err != nil {
@@ -55,12 +56,12 @@ func writePidFile(path string, pid int) (*os.File, error) {
 	for attempt := 0; attempt < 2; attempt++ {
 		err := os.Link(tmp.Name(), path) // fails if path exists: exclusive
 		if err == nil {
-			return tmp, nil
+			return tmp, replaced, nil
 		}
 		if !errors.Is(err, os.ErrExist) {
 			return fail(pidFileError(path, err))
 		}
-		if err := checkPidFile(path); err != nil { // put there meanwhile
+		if err := checkPidFile(path, owner); err != nil { // put there meanwhile
 			return fail(err)
 		}
 		if !holdsPid(path) {
@@ -73,11 +74,11 @@ func writePidFile(path string, pid int) (*os.File, error) {
 		}
 		switch {
 		case other == 0:
-			stalePidReplaced = fmt.Sprintf("replaced the empty pid file %s", path)
+			replaced = fmt.Sprintf("replaced the empty pid file %s", path)
 		case alive:
-			stalePidReplaced = fmt.Sprintf("replaced the stale pid file %s: process %d holds no lock on it, so it is no starlight", path, other)
+			replaced = fmt.Sprintf("replaced the stale pid file %s: process %d holds no lock on it, so it is no starlight", path, other)
 		default:
-			stalePidReplaced = fmt.Sprintf("replaced the stale pid file %s: process %d is gone", path, other)
+			replaced = fmt.Sprintf("replaced the stale pid file %s: process %d is gone", path, other)
 		}
 	}
 	return fail(fmt.Errorf("--pid: %s: could not replace the stale file", path))
@@ -85,7 +86,7 @@ func writePidFile(path string, pid int) (*os.File, error) {
 
 // checkPidFile refuses what is at path, if anything, that writePidFile
 // must not replace: a symbolic link, a directory, another user's file.
-func checkPidFile(path string) error {
+func checkPidFile(path string, owner int) error {
 	st, err := os.Lstat(path)
 	switch {
 	case err != nil:
@@ -95,7 +96,7 @@ func checkPidFile(path string) error {
 	case st.IsDir():
 		return refusef("--pid: %s is a directory", path) // never removed as stale
 	}
-	if err := logfile.CheckOwner(st.Sys().(*syscall.Stat_t).Uid, fileUser); err != nil {
+	if err := logfile.CheckOwner(st.Sys().(*syscall.Stat_t).Uid, owner); err != nil {
 		return refusef("--pid: %s %v", path, strings.Replace(err.Error(), "not written", "not replaced", 1))
 	}
 	return nil
@@ -112,10 +113,6 @@ func createTemp(dir, prefix string, perm os.FileMode) (*os.File, error) {
 		}
 	}
 }
-
-// stalePidReplaced says which stale pid file writePidFile replaced, if it
-// did, for the master to report.
-var stalePidReplaced string
 
 // removeStalePidFile removes the pid file at path unless a starlight holds
 // it: it reports false if the file is locked by someone else, or if its

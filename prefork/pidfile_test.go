@@ -11,7 +11,7 @@ import (
 
 func TestPidFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.pid")
-	lock, err := writePidFile(path, os.Getpid())
+	lock, _, err := writePidFile(path, os.Getpid(), -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,13 +21,13 @@ func TestPidFile(t *testing.T) {
 	}
 	// Ours is running and holds its lock: a second server is refused and
 	// the file kept.
-	if _, err := writePidFile(path, 1); err == nil || !strings.Contains(err.Error(), "running process "+strconv.Itoa(os.Getpid())) {
+	if _, _, err := writePidFile(path, 1, -1); err == nil || !strings.Contains(err.Error(), "running process "+strconv.Itoa(os.Getpid())) {
 		t.Fatalf("second write: %v", err)
 	}
 	// The same pid, but nobody holds the lock: the pid belongs to another
 	// process now (a reboot), and the file is stale.
 	lock.Close()
-	lock, err = writePidFile(path, os.Getpid())
+	lock, _, err = writePidFile(path, os.Getpid(), -1)
 	if err != nil {
 		t.Fatalf("an unlocked pid file of a live process not replaced: %v", err)
 	}
@@ -38,7 +38,7 @@ func TestPidFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(path, []byte(strconv.Itoa(dead.Process.Pid)+"\n"), 0o644)
-	lock, err = writePidFile(path, os.Getpid())
+	lock, _, err = writePidFile(path, os.Getpid(), -1)
 	if err != nil {
 		t.Fatalf("stale pid file not replaced: %v", err)
 	}
@@ -56,7 +56,7 @@ func TestPidFile(t *testing.T) {
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Fatal("pid file left behind")
 	}
-	if _, err := writePidFile("/nonexistent-dir/x.pid", 1); err == nil {
+	if _, _, err := writePidFile("/nonexistent-dir/x.pid", 1, -1); err == nil {
 		t.Fatal("pid file in a missing directory accepted")
 	}
 }

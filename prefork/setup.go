@@ -36,7 +36,7 @@ func (m *Master) setup() error {
 		{"pid file", m.setupPidFile},
 		{"ownership", m.setupOwnership},
 		{"TLS", m.setupTLS},
-		{"hygiene notes", m.setupHygieneNotes},
+		{"notes", m.setupNotes},
 		{"privileges", m.setupPrivileges},
 		{"scoreboard", m.setupScoreboard},
 		{"watcher", m.setupWatcher},
@@ -88,7 +88,7 @@ func (m *Master) setupSignals() error {
 // does not keep up never blocks the master.
 func (m *Master) setupLogs() error {
 	if m.cfg.ErrorLog != "" {
-		s, err := openSink(m.cfg.ErrorLog)
+		s, err := openSink(m.cfg.ErrorLog, m.fileOwner())
 		if err != nil {
 			return &OptionError{err: fmt.Errorf("--error-log: %w", err)}
 		}
@@ -102,7 +102,7 @@ func (m *Master) setupLogs() error {
 	if m.cfg.AccessLog == "-" {
 		m.accessw = m.outw
 	} else if m.cfg.AccessLog != "" {
-		s, err := openSink(m.cfg.AccessLog)
+		s, err := openSink(m.cfg.AccessLog, m.fileOwner())
 		if err != nil {
 			return &OptionError{err: fmt.Errorf("--access-log: %w", err)}
 		}
@@ -114,7 +114,6 @@ func (m *Master) setupLogs() error {
 	for _, n := range m.cfg.Notes {
 		m.info("%s", n)
 	}
-	m.raiseFileLimit()
 	return nil
 }
 
@@ -155,7 +154,7 @@ func (m *Master) setupFirstBuild() error {
 func (m *Master) setupListeners() error {
 	ls, err := systemdListeners(m.cfg.SSL)
 	if err == nil && ls == nil {
-		ls, err = bind(&m.cfg)
+		ls, err = bind(&m.cfg, m.fileOwner())
 	} else if err == nil {
 		m.info("using %s from systemd", plural(len(ls), "socket"))
 		if m.cfg.AddressGiven {
@@ -171,8 +170,10 @@ func (m *Master) setupListeners() error {
 	}
 	m.listeners = ls
 	m.atExit(func() { closeListeners(m.listeners) })
-	for _, p := range staleRemoved {
-		m.info("removed stale socket %s", p)
+	for _, l := range m.listeners {
+		if l.replacedStale {
+			m.info("removed stale socket %s", l.path)
+		}
 	}
 	return nil
 }
@@ -183,11 +184,12 @@ func (m *Master) setupPidFile() error {
 		return nil
 	}
 	var err error
-	if m.pidLock, err = writePidFile(m.cfg.PidFile, os.Getpid()); err != nil {
+	var replaced string
+	if m.pidLock, replaced, err = writePidFile(m.cfg.PidFile, os.Getpid(), m.fileOwner()); err != nil {
 		return err
 	}
-	if stalePidReplaced != "" {
-		m.info("%s", stalePidReplaced)
+	if replaced != "" {
+		m.info("%s", replaced)
 	}
 	m.pidFile = true
 	return nil

@@ -19,11 +19,12 @@ import (
 // different workers never interleave. A file sink can be reopened
 // (SIGUSR1, after logrotate moved it).
 type sink struct {
-	mu   sync.Mutex
-	w    io.Writer
-	f    *os.File // non-nil when the sink owns a file
-	path string
-	tty  *os.File // w, when it is a terminal
+	mu    sync.Mutex
+	w     io.Writer
+	f     *os.File // non-nil when the sink owns a file
+	path  string
+	owner int      // whose file path may be besides root's (openSink)
+	tty   *os.File // w, when it is a terminal
 
 	// With a queue (background), writes are handed to a goroutine of the
 	// sink's own; see background.
@@ -46,13 +47,13 @@ const (
 )
 
 // openSink opens a log file (see logfile.Open), which may belong to root
-// or to the user files are handed to (fileUser).
-func openSink(path string) (*sink, error) {
-	f, err := logfile.Open(path, fileUser)
+// or to owner, the user files are handed to (-1: this process's).
+func openSink(path string, owner int) (*sink, error) {
+	f, err := logfile.Open(path, owner)
 	if err != nil {
 		return nil, err
 	}
-	return &sink{w: f, f: f, path: path}, nil
+	return &sink{w: f, f: f, path: path, owner: owner}, nil
 }
 
 // fileSink writes to f, which the sink does not own.
@@ -171,7 +172,7 @@ func (s *sink) reopen() error {
 	if s == nil || s.path == "" {
 		return nil
 	}
-	f, err := logfile.Open(s.path, fileUser)
+	f, err := logfile.Open(s.path, s.owner)
 	if err != nil {
 		return fmt.Errorf("reopen %s: %w", s.path, err)
 	}

@@ -88,10 +88,7 @@ func FuzzParseArgs(f *testing.F) {
 		if line != "" {
 			args = strings.Split(line, "\x00")
 		}
-		var fs *pflag.FlagSet
-		flagsParsed = func(p *pflag.FlagSet) { fs = p }
-		defer func() { flagsParsed = nil }()
-		c, err := ParseArgs(args)
+		c, fs, err := parseArgs(args)
 		if err != nil {
 			return
 		}

@@ -34,13 +34,16 @@ func usageErrorf(format string, a ...any) error {
 	return &UsageError{msg: fmt.Sprintf(format, a...)}
 }
 
-// flagsParsed, when set (by the tests), is handed the flag set ParseArgs
-// parsed, to spell the options given back as a command line.
-var flagsParsed func(*pflag.FlagSet)
-
 // ParseArgs reads the command line (without the program name) into a
 // Config. Both --opt=value and --opt value work.
 func ParseArgs(args []string) (prefork.Config, error) {
+	c, _, err := parseArgs(args)
+	return c, err
+}
+
+// parseArgs is ParseArgs, with the flag set it parsed (which says what was
+// given, for the fuzz test to spell it back).
+func parseArgs(args []string) (prefork.Config, *pflag.FlagSet, error) {
 	c := prefork.DefaultConfig()
 	fs := pflag.NewFlagSet("starlight", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -58,10 +61,7 @@ func ParseArgs(args []string) (prefork.Config, error) {
 	}
 
 	if err := fs.Parse(args); err != nil {
-		return c, &UsageError{msg: cleanFlagError(err)}
-	}
-	if flagsParsed != nil {
-		flagsParsed(fs)
+		return c, fs, &UsageError{msg: cleanFlagError(err)}
 	}
 	c.AddressGiven = fs.Changed("host") || fs.Changed("port") || fs.Changed("listen") || fs.Changed("socket")
 	if (fs.Changed("host") || fs.Changed("port")) && (len(c.Listen) > 0 || c.Socket != "") {
@@ -73,29 +73,29 @@ func ParseArgs(args []string) (prefork.Config, error) {
 		}
 	}
 	if help {
-		return c, ErrHelp
+		return c, fs, ErrHelp
 	}
 	if version {
-		return c, ErrVersion
+		return c, fs, ErrVersion
 	}
 	if fs.Changed("socket") && c.Socket == "" {
-		return c, usageErrorf("--socket: empty path")
+		return c, fs, usageErrorf("--socket: empty path")
 	}
 	if fs.Changed("host") {
 		h, err := addr.CleanHost(c.Host)
 		if err != nil {
-			return c, usageErrorf("--host: %q: %v", c.Host, err)
+			return c, fs, usageErrorf("--host: %q: %v", c.Host, err)
 		}
 		c.Host = h
 	}
 	if fs.Changed("pid") {
 		if err := checkPidPath(c.PidFile); err != nil {
-			return c, err
+			return c, fs, err
 		}
 	}
 	if fs.Changed("Reload") {
 		if err := checkReloadDirs(c.ReloadDirs); err != nil {
-			return c, err
+			return c, fs, err
 		}
 	}
 	if !c.SSL {
@@ -108,9 +108,9 @@ func ParseArgs(args []string) (prefork.Config, error) {
 		switch len(given) {
 		case 0:
 		case 1:
-			return c, usageErrorf("%s needs --ssl", given[0])
+			return c, fs, usageErrorf("%s needs --ssl", given[0])
 		default:
-			return c, usageErrorf("%s and %s need --ssl", strings.Join(given[:len(given)-1], ", "), given[len(given)-1])
+			return c, fs, usageErrorf("%s and %s need --ssl", strings.Join(given[:len(given)-1], ", "), given[len(given)-1])
 		}
 	}
 	rest := fs.Args()
@@ -124,9 +124,9 @@ func ParseArgs(args []string) (prefork.Config, error) {
 	case 1:
 		c.App = rest[0]
 	default:
-		return c, usageErrorf("one APP expected, got %d: %s (arguments for the app go after --)", len(rest), strings.Join(rest, " "))
+		return c, fs, usageErrorf("one APP expected, got %d: %s (arguments for the app go after --)", len(rest), strings.Join(rest, " "))
 	}
-	return c, validate(&c)
+	return c, fs, validate(&c)
 }
 
 // validate checks what single options cannot: combinations.
