@@ -22,6 +22,7 @@ type connInfo struct {
 	conn     net.Conn     // as net/http has it (a *tls.Conn on a TLS listener)
 	seq      uint64       // accept order, for shedding the oldest (pressure.go)
 	accepted int64        // when, unix ns
+	timer    *reqTimer    // --request-timeout: its request in flight (reqtimeout.go)
 	phase    atomic.Int32 // phaseNew, phaseActive, phaseIdle (see timeouts.go)
 	since    atomic.Int64 // when it entered its phase, on the sweep's clock
 	// writing: when the write of the response under way began, on the
@@ -36,6 +37,9 @@ var closeValue = []string{"close"}
 
 func (s *server) connContext(ctx context.Context, c net.Conn) context.Context {
 	ci := connInfoFor(c)
+	if s.set.requestTimeout > 0 {
+		ci.timer = new(reqTimer)
+	}
 	s.tracker.add(c, ci)
 	return context.WithValue(ctx, connKey{}, ci)
 }

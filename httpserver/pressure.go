@@ -2,7 +2,6 @@ package httpserver
 
 import (
 	"cmp"
-	"crypto/tls"
 	"errors"
 	"net"
 	"os"
@@ -268,12 +267,16 @@ func (t *tracker) shed(n int, idleToo bool) int {
 		if (p != phaseNew && (!idleToo || p != phaseIdle)) || !w.ci.phase.CompareAndSwap(p, phaseTimedOut) {
 			continue // a request started on it meanwhile
 		}
-		// The socket itself, not a TLS close (which may wait on the
-		// client): net/http's goroutine for the connection fails its
-		// read and ends.
+		// The socket itself, under TLS and the strict reader, not a
+		// TLS close (which may wait on the client): net/http's
+		// goroutine for the connection fails its read and ends.
 		c := w.ci.conn
-		if tc, ok := c.(*tls.Conn); ok {
-			c = tc.NetConn()
+		for {
+			u, ok := c.(interface{ NetConn() net.Conn })
+			if !ok {
+				break
+			}
+			c = u.NetConn()
 		}
 		c.Close()
 		closed++

@@ -100,6 +100,8 @@ func serveWorker(h http.Handler, spec *proto.Spec, own *http.Server) error {
 		gracefulTimeout:  spec.GracefulTimeout,
 		budget:           spec.Budget,
 		limits:           limits{spec.LimitRequestLine, spec.LimitRequestFields, spec.LimitRequestFieldSize},
+		requestTimeout:   spec.RequestTimeout,
+		logSlow:          spec.LogSlow,
 	}
 	if spec.Standalone {
 		set.budget = 0 // alone, nobody would replace us

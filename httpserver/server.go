@@ -43,8 +43,10 @@ type settings struct {
 	keepaliveTimeout time.Duration
 	maxKeepaliveReqs int // 1 = keep-alive off; 0 = unlimited
 	gracefulTimeout  time.Duration
-	budget           uint64 // 0 = unlimited
-	limits           limits // --limit-request-*; 0 = unlimited
+	budget           uint64        // 0 = unlimited
+	limits           limits        // --limit-request-*; 0 = unlimited
+	requestTimeout   time.Duration // 0 = off (reqtimeout.go)
+	logSlow          time.Duration // 0 = off
 }
 
 // server is one process's serving state.
@@ -66,6 +68,7 @@ type server struct {
 	accepted atomic.Uint64 // connections accepted
 	conns    atomic.Int64  // open connections
 	active   atomic.Int64  // requests in flight, not counting hijacked ones
+	hung     atomic.Int64  // of those, ones that ignored --request-timeout past the grace
 	draining atomic.Bool
 
 	hijack      hijackSet    // connections the app took over (drain.go)
@@ -98,7 +101,7 @@ func (s *server) notice(w *os.File) {
 // its own (the master knows when it asked, or when it is gone), and closes
 // the pipe.
 func noticeDrain(w *os.File, reason uint32) {
-	if reason == scoreboard.ExitBudget || reason == scoreboard.ExitHarakiri {
+	if reason == scoreboard.ExitBudget || reason == scoreboard.ExitHarakiri || reason == scoreboard.ExitHung {
 		w.Write([]byte{proto.NoticeDraining})
 	}
 	w.Close()
@@ -123,6 +126,7 @@ func newServerFor(app http.Handler, set settings, own *http.Server) *server {
 		drainCh: make(chan uint32, 1),
 	}
 	s.tracker = newTracker(sweepTick(set.timeout, set.keepaliveTimeout))
+	s.watchRequests()
 	if own != nil {
 		s.ownServer(own)
 	} else {
@@ -191,6 +195,9 @@ func (s *server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		h["Connection"] = closeValue
 	}
 
+	if s.set.requestTimeout > 0 && ci != nil {
+		r = s.timeRequest(ci, r, now)
+	}
 	w := responsePool.Get().(*response)
 	*w = response{rw: rw, s: s, conn: ci, status: http.StatusOK, onRecord: onRecord}
 	defer s.finish(w, r, now)
@@ -224,6 +231,16 @@ func (s *server) finish(w *response, r *http.Request, start time.Time) {
 			status = 0
 		}
 		s.access.log(r, status, w.size, start)
+	}
+	if s.set.requestTimeout > 0 && w.conn != nil {
+		s.untimeRequest(w.conn)
+	}
+	if s.set.logSlow > 0 {
+		status := w.status
+		if p != nil {
+			status = 0
+		}
+		s.logSlow(r, status, start)
 	}
 	if !w.hijacked { // else counted as done when hijacked
 		s.active.Add(-1)
@@ -318,7 +335,7 @@ func (s *server) shutdown(grace time.Duration) {
 	defer tick.Stop()
 	var idleSince time.Time
 	for s.conns.Load() > 0 && time.Now().Before(deadline) {
-		if s.active.Load() == 0 {
+		if s.active.Load() <= s.hung.Load() { // a hung request never ends (reqtimeout.go)
 			if idleSince.IsZero() {
 				idleSince = time.Now()
 			} else if time.Since(idleSince) >= idleGrace {
@@ -333,7 +350,11 @@ func (s *server) shutdown(grace time.Duration) {
 	// net/http would keep them 5 s, and a slowloris would keep the
 	// process draining (see tracker.shed).
 	s.tracker.shed(math.MaxInt, false)
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	cutAt := deadline
+	if h := s.hung.Load(); h > 0 && s.active.Load() <= h {
+		cutAt = time.Now() // only hung ones are left: cut them now
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), cutAt)
 	defer cancel()
 	if err := s.srv.Shutdown(ctx); err != nil {
 		// Out of time: what is still in flight is cut, and the master

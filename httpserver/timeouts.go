@@ -48,6 +48,9 @@ type tracker struct {
 	seq  atomic.Uint64 // connections added
 	tick time.Duration
 	stop chan struct{}
+	// onTick, when set, runs on each tick after the timeouts, with the
+	// time: --request-timeout's look at requests (reqtimeout.go).
+	onTick func(now int64)
 }
 
 // sweepTick is how often the sweep looks: a tenth of the shorter timeout,
@@ -140,6 +143,9 @@ func (t *tracker) run(timeout, keepalive time.Duration) {
 				}
 			}
 			clear(late)
+			if t.onTick != nil {
+				t.onTick(now.UnixNano())
+			}
 		}
 	}
 }

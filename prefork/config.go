@@ -74,6 +74,12 @@ type Config struct {
 	LimitRequestLine      int
 	LimitRequestFields    int
 	LimitRequestFieldSize int
+	// RequestTimeout (--request-timeout): a request still in flight
+	// after it has its context cancelled; one that has not returned
+	// --graceful-timeout later gets its worker replaced. 0 = off.
+	RequestTimeout time.Duration
+	// LogSlow (--log-slow): requests that took longer are logged. 0 = off.
+	LogSlow time.Duration
 
 	// Process.
 	User      string

@@ -115,6 +115,9 @@ func classifyExit(f exitFacts) exitOutcome {
 	case clean && f.reason == scoreboard.ExitHarakiri:
 		o = exitOutcome{kind: status.EventHarakiri, recycle: true,
 			message: fmt.Sprintf("worker %d exited by harakiri after %s%s", f.pid, served, after)}
+	case clean && f.reason == scoreboard.ExitHung:
+		o = exitOutcome{kind: status.EventExited,
+			message: fmt.Sprintf("worker %d replaced after %s: a request still ran --graceful-timeout after --request-timeout cancelled it (its stacks are in the log)%s", f.pid, served, after)}
 	case clean && f.reason == scoreboard.ExitSignal:
 		o = exitOutcome{kind: status.EventExited,
 			message: fmt.Sprintf("worker %d exited on a signal from outside after %s%s", f.pid, served, after)}
@@ -144,6 +147,8 @@ func drainWhy(reason uint32) string {
 		return "request budget reached"
 	case scoreboard.ExitHarakiri:
 		return "harakiri"
+	case scoreboard.ExitHung:
+		return "a request hung"
 	}
 	return "draining"
 }

@@ -30,6 +30,8 @@ func TestClassifyExit(t *testing.T) {
 			status.EventRecycled, false, true, "worker 7 recycled after 3 requests"},
 		{"harakiri", with(func(f *exitFacts) { f.reason, f.returned = scoreboard.ExitHarakiri, true }),
 			status.EventHarakiri, false, true, "worker 7 exited by harakiri after 3 requests"},
+		{"a request hung", with(func(f *exitFacts) { f.reason, f.returned, f.inFlight = scoreboard.ExitHung, true, 1 }),
+			status.EventExited, false, false, "worker 7 replaced after 3 requests: a request still ran --graceful-timeout after --request-timeout cancelled it (its stacks are in the log); 1 request in flight cut"},
 		{"stopped", with(func(f *exitFacts) { f.retire, f.why, f.reason = retireStop, "stop", scoreboard.ExitSignal }),
 			status.EventExited, false, false, "worker 7 exited (stop) after 3 requests"},
 		{"stopped with a request cut", with(func(f *exitFacts) {

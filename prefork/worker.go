@@ -341,6 +341,8 @@ func (m *Master) serverSpec() proto.Spec {
 		KeepaliveTimeout: m.cfg.KeepaliveTimeout,
 		MaxKeepaliveReqs: m.cfg.MaxKeepaliveReqs,
 		GracefulTimeout:  m.cfg.GracefulTimeout,
+		RequestTimeout:   m.cfg.RequestTimeout,
+		LogSlow:          m.cfg.LogSlow,
 		TLS:              m.tlsSpec(),
 
 		LimitRequestLine:      m.cfg.LimitRequestLine,

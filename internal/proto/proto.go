@@ -100,10 +100,12 @@ type Spec struct {
 	GracefulTimeout  time.Duration `json:"graceful_timeout"`
 	// Request limits (--limit-request-line, --limit-request-fields,
 	// --limit-request-field-size); 0 = unlimited.
-	LimitRequestLine      int  `json:"limit_request_line"`
-	LimitRequestFields    int  `json:"limit_request_fields"`
-	LimitRequestFieldSize int  `json:"limit_request_field_size"`
-	TLS                   *TLS `json:"tls,omitempty"`
+	LimitRequestLine      int           `json:"limit_request_line"`
+	LimitRequestFields    int           `json:"limit_request_fields"`
+	LimitRequestFieldSize int           `json:"limit_request_field_size"`
+	RequestTimeout        time.Duration `json:"request_timeout,omitempty"` // 0 = off
+	LogSlow               time.Duration `json:"log_slow,omitempty"`        // 0 = off
+	TLS                   *TLS          `json:"tls,omitempty"`
 }
 
 // Encode returns the spec as the value of EnvSpec.

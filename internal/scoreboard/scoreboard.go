@@ -42,6 +42,7 @@ const (
 	ExitHarakiri        // the app asked for it
 	ExitSignal          // SIGTERM or SIGINT
 	ExitOrphan          // the master went away
+	ExitHung            // a request outlived --request-timeout and --graceful-timeout
 )
 
 // Slot is one worker's record. Its layout is shared between processes of

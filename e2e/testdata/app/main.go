@@ -50,6 +50,16 @@ func main() {
 		case <-r.Context().Done():
 		}
 	})
+	mux.HandleFunc("GET /hang", func(w http.ResponseWriter, r *http.Request) {
+		ms, err := strconv.Atoi(r.URL.Query().Get("ms"))
+		if err != nil || ms < 0 || ms > 600000 {
+			http.Error(w, "want ?ms=0..600000", http.StatusBadRequest)
+			return
+		}
+		fmt.Fprintf(os.Stderr, "testapp: worker %d hanging %d ms\n", os.Getpid(), ms)
+		time.Sleep(time.Duration(ms) * time.Millisecond) // deaf to its context
+		fmt.Fprintf(w, "%d hung %d\n", os.Getpid(), ms)
+	})
 	mux.HandleFunc("GET /exit", func(w http.ResponseWriter, r *http.Request) {
 		code, err := strconv.Atoi(r.URL.Query().Get("code"))
 		if err != nil {

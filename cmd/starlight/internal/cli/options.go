@@ -150,6 +150,16 @@ var groups = []group{
 			define: func(fs *pflag.FlagSet, c *prefork.Config) {
 				fs.Var(&rangeValue{&c.LimitRequestFieldSize, 0, math.MaxInt32}, "limit-request-field-size", "")
 			}},
+		{name: "request-timeout", arg: "SECS", def: "off",
+			help: "a request still running after SECS has its context cancelled (a handler that honours r.Context() ends) and is logged once; one still running --graceful-timeout later gets its worker drained and replaced, its goroutine stacks logged first; 0 = off",
+			define: func(fs *pflag.FlagSet, c *prefork.Config) {
+				fs.Var(&secondsValue{&c.RequestTimeout, true}, "request-timeout", "")
+			}},
+		{name: "log-slow", arg: "SECS", def: "off",
+			help: "log each request that took longer than SECS: method, path, status, duration and worker; 0 = off",
+			define: func(fs *pflag.FlagSet, c *prefork.Config) {
+				fs.Var(&secondsValue{&c.LogSlow, true}, "log-slow", "")
+			}},
 	}},
 	{"Process", []option{
 		{name: "user", arg: "USER",
