@@ -92,6 +92,14 @@ type Config struct {
 	Env       string
 	Quiet     bool
 
+	// Watching (control.go, metrics.go).
+	// Control (--control) is the control socket's path: "" = the
+	// default (internal/control.DefaultPath), ControlNone = no socket.
+	Control string
+	// MetricsListen (--metrics-listen) is where /metrics is served,
+	// HOST:PORT or a unix socket path; "" = nowhere.
+	MetricsListen string
+
 	// Reload.
 	Reload       bool     // -r: watch the app
 	ReloadDirs   []string // -R: watch these instead

@@ -24,6 +24,12 @@ func (m *Master) report(e status.Event, logDetail bool) {
 	if m.obs != nil {
 		m.obs.Event(e)
 	}
+	if m.ctl != nil {
+		m.ctl.Event(e)
+	}
+	if m.said != nil {
+		*m.said = append(*m.said, e)
+	}
 	if e.Kind == status.EventStarted && m.cfg.Quiet {
 		// -q suppresses the startup banner, as in Perl Starlight.
 	} else if m.obs == nil || !m.live || m.cfg.ErrorLog != "" {

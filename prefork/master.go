@@ -43,12 +43,15 @@ type Master struct {
 	// accessShown: the observer wants access-log lines (CmdAccessOn).
 	accessShown bool
 	started     time.Time
+	ctl         *controlServer  // the control socket (control.go); nil = none
+	said        *[]status.Event // while a control command runs: what it reported
 
 	// Channels into the loop.
 	exitc   chan exitMsg
 	readyc  chan *proc
 	drainc  chan *proc
 	cmdc    chan status.Command
+	ctlc    chan controlRequest
 	buildc  chan buildResult
 	sigc    chan os.Signal
 	changec chan []string
@@ -189,6 +192,7 @@ func New(cfg Config, obs Observer) (*Master, error) {
 		readyc:  make(chan *proc, 64),
 		drainc:  make(chan *proc, 64),
 		cmdc:    make(chan status.Command, 16),
+		ctlc:    make(chan controlRequest),
 		buildc:  make(chan buildResult, 1),
 		sigc:    make(chan os.Signal, 16),
 		changec: make(chan []string, 1),
@@ -278,6 +282,8 @@ func (m *Master) loop() {
 			m.signal(s)
 		case c := <-m.cmdc:
 			m.command(c)
+		case r := <-m.ctlc:
+			r.reply <- m.controlCommand(r.cmd)
 		case b := <-m.buildc:
 			m.built(b)
 		case paths := <-m.changec:

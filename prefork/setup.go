@@ -34,12 +34,14 @@ func (m *Master) setup() error {
 		{"first build", m.setupFirstBuild},
 		{"listeners", m.setupListeners},
 		{"pid file", m.setupPidFile},
+		{"control socket", m.setupControl},
 		{"ownership", m.setupOwnership},
 		{"TLS", m.setupTLS},
 		{"notes", m.setupNotes},
 		{"privileges", m.setupPrivileges},
 		{"scoreboard", m.setupScoreboard},
 		{"watcher", m.setupWatcher},
+		{"control serving", m.startControl},
 		{"banner", m.setupBanner},
 	} {
 		if err := s.run(); err != nil {
@@ -286,8 +288,11 @@ func (m *Master) setupBanner() error {
 	for _, l := range m.listeners {
 		urls = append(urls, l.url)
 	}
-	m.emit(status.Event{Kind: status.EventStarted, Generation: m.gen,
-		Message: fmt.Sprintf("starlight %s serving %s with %s (pid %d)", m.app.name, strings.Join(urls, " "), plural(m.target, "worker"), os.Getpid())})
+	msg := fmt.Sprintf("starlight %s serving %s with %s (pid %d)", m.app.name, strings.Join(urls, " "), plural(m.target, "worker"), os.Getpid())
+	if c := m.controlNames(); c != "" {
+		msg += "; control " + c
+	}
+	m.emit(status.Event{Kind: status.EventStarted, Generation: m.gen, Message: msg})
 	m.publish()
 	return nil
 }

@@ -70,6 +70,8 @@ func (m *Master) command(c status.Command) {
 		m.scale(+1)
 	case status.CmdScaleDown:
 		m.scale(-1)
+	case status.CmdScale:
+		m.scale(c.Workers - m.target)
 	case status.CmdStop:
 		m.stop(false, "asked")
 	case status.CmdForceStop:

@@ -66,7 +66,7 @@ func (m *Master) startWorker(gen int, binary string, slotIdx int, lanes []int, n
 		ps.closeParentEnds()
 		return nil, m.spawnError(binary, err)
 	}
-	if err := ps.open(m.accessw != nil || m.cfg.CaptureOutput); err != nil {
+	if err := ps.open(m.accessw != nil || m.cfg.CaptureOutput || m.ctl != nil); err != nil {
 		return fail(err)
 	}
 	spec := m.serverSpec()
@@ -219,12 +219,23 @@ func (m *Master) workerCommand(binary string, gen int, spec *proto.Spec, files [
 func (m *Master) watchWorker(p *proc, cmd *exec.Cmd, ps *workerPipes) {
 	dash := m.obs != nil && m.cfg.CaptureOutput
 	lineTo := func(stream status.Stream) func(string) {
-		if !dash {
-			return nil
+		switch {
+		case dash && m.ctl != nil:
+			return func(text string) {
+				l := status.LogLine{Time: time.Now(), PID: p.pid, Stream: stream, Text: text}
+				m.obs.Log(l)
+				m.ctl.Log(l)
+			}
+		case dash:
+			return func(text string) {
+				m.obs.Log(status.LogLine{Time: time.Now(), PID: p.pid, Stream: stream, Text: text})
+			}
+		case m.ctl != nil:
+			return func(text string) {
+				m.ctl.Log(status.LogLine{Time: time.Now(), PID: p.pid, Stream: stream, Text: text})
+			}
 		}
-		return func(text string) {
-			m.obs.Log(status.LogLine{Time: time.Now(), PID: p.pid, Stream: stream, Text: text})
-		}
+		return nil
 	}
 	outSink, errSink := m.outw, m.errw
 	if dash {

@@ -115,6 +115,7 @@ const (
 	CmdReload    CommandKind = "reload"     // slow restart onto a new generation
 	CmdScaleUp   CommandKind = "scale-up"   // one worker more
 	CmdScaleDown CommandKind = "scale-down" // one worker fewer
+	CmdScale     CommandKind = "scale"      // Command.Workers workers
 	CmdStop      CommandKind = "stop"       // graceful stop
 	CmdForceStop CommandKind = "force-stop" // immediate stop
 	CmdReopen    CommandKind = "reopen"     // reopen log files
@@ -124,5 +125,6 @@ const (
 
 // Command is a request from a user interface to the master.
 type Command struct {
-	Kind CommandKind
+	Kind    CommandKind
+	Workers int `json:",omitempty"` // CmdScale: the number of workers wanted
 }

@@ -30,6 +30,10 @@ type Options struct {
 	NoColor bool      // draw no colour; the NO_COLOR environment variable does the same
 	Input   io.Reader // the terminal's input; nil means os.Stdin
 	Output  io.Writer // the terminal's output; nil means os.Stdout
+	// Attached: the dashboard watches a server that runs on its own
+	// (starlight attach). q and ctrl+c detach, leaving it running, and
+	// so does the terminal going away; Q stops it once confirmed.
+	Attached bool
 }
 
 const (
@@ -106,7 +110,8 @@ func (d *Dashboard) take() (events []status.Event, logs []status.LogLine, droppe
 }
 
 // Run shows the dashboard until done is closed, then restores the terminal
-// and prints the last events as plain lines to the output.
+// and prints the last events as plain lines to the output. Attached, it
+// also returns when the user detaches, at once.
 //
 // If the terminal's input fails or ends (the terminal went away), Run asks
 // the master to stop (status.CmdStop) and waits for done without drawing.
@@ -144,13 +149,14 @@ func (d *Dashboard) Run(m Master, done <-chan struct{}) error {
 		r.HasDarkBackground()
 	}
 	mdl := newModel(modelConfig{
-		master: m,
-		feed:   d,
-		done:   done,
-		lost:   watch.lost,
-		now:    d.now,
-		loc:    d.loc,
-		styles: newStyles(r),
+		master:   m,
+		feed:     d,
+		done:     done,
+		lost:     watch.lost,
+		now:      d.now,
+		loc:      d.loc,
+		styles:   newStyles(r),
+		attached: d.opts.Attached,
 	})
 	p := tea.NewProgram(mdl,
 		tea.WithInput(watch.reader()),
@@ -158,9 +164,14 @@ func (d *Dashboard) Run(m Master, done <-chan struct{}) error {
 		tea.WithAltScreen(),
 		tea.WithoutSignalHandler(), // signals are the master's
 	)
-	_, err := p.Run()
+	final, err := p.Run()
+	if fm, ok := final.(model); ok && fm.detached {
+		return nil
+	}
 
 	switch {
+	case watch.failed() && d.opts.Attached:
+		return nil
 	case watch.failed():
 		m.Do(status.Command{Kind: status.CmdStop})
 	case err != nil:

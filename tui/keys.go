@@ -9,6 +9,9 @@ type keyMap struct {
 	ScaleDown key.Binding
 	Stop      key.Binding
 	Interrupt key.Binding
+	// StopServer is Q in a dashboard attached to a running server (where
+	// q detaches); it asks for confirmation.
+	StopServer key.Binding
 
 	NextPane key.Binding
 	PrevPane key.Binding
@@ -35,6 +38,8 @@ func defaultKeyMap() keyMap {
 		ScaleDown: key.NewBinding(key.WithKeys("-"), key.WithHelp("-", "remove a worker")),
 		Stop:      key.NewBinding(key.WithKeys("q"), key.WithHelp("q", "quit")),
 		Interrupt: key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", "quit; twice: force")),
+		StopServer: key.NewBinding(key.WithKeys("Q"), key.WithHelp("Q", "stop the server"),
+			key.WithDisabled()),
 
 		NextPane: key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "focus")),
 		PrevPane: key.NewBinding(key.WithKeys("shift+tab"), key.WithHelp("shift+tab", "focus back")),
@@ -55,6 +60,16 @@ func defaultKeyMap() keyMap {
 	}
 }
 
+// attachedKeyMap is the keys of a dashboard attached to a running server:
+// q and ctrl+c detach and leave it running; Q stops it, once confirmed.
+func attachedKeyMap() keyMap {
+	k := defaultKeyMap()
+	k.Stop = key.NewBinding(key.WithKeys("q"), key.WithHelp("q", "detach"))
+	k.Interrupt = key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", "detach"))
+	k.StopServer.SetEnabled(true)
+	return k
+}
+
 // ShortHelp is the one-line footer; what matters most comes first, since
 // the line is cut on narrow terminals.
 func (k keyMap) ShortHelp() []key.Binding {
@@ -66,8 +81,12 @@ func (k keyMap) ShortHelp() []key.Binding {
 
 // FullHelp is shown by ?.
 func (k keyMap) FullHelp() [][]key.Binding {
+	first := []key.Binding{k.Reload, k.ScaleUp, k.ScaleDown, k.Stop, k.Interrupt}
+	if k.StopServer.Enabled() {
+		first = append(first, k.StopServer)
+	}
 	return [][]key.Binding{
-		{k.Reload, k.ScaleUp, k.ScaleDown, k.Stop, k.Interrupt},
+		first,
 		{k.NextPane, k.PrevPane, k.Up, k.Down},
 		{k.PageUp, k.PageDown, k.Home, k.End},
 		{k.Follow, k.Access, k.Clear, k.Help},

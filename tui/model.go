@@ -66,6 +66,9 @@ type modelConfig struct {
 	loc    *time.Location // for clock times shown
 	styles *styles
 	order  *commandOrder // made by newModel if nil
+	// attached: the dashboard watches a server running on its own
+	// (starlight attach): q detaches, Q stops the server once confirmed.
+	attached bool
 }
 
 // model is the whole state of the dashboard. It is a value: Update returns
@@ -106,6 +109,8 @@ type model struct {
 	sent       uint64 // commands sent to the master so far
 	stopAsked  bool   // q or ctrl+c pressed
 	forceAsked bool   // ctrl+c pressed again
+	detached   bool   // attached, and q pressed: the server runs on
+	confirming bool   // attached, and Q pressed: y stops the server
 	flash      string
 	flashUntil time.Time
 }
@@ -123,10 +128,14 @@ func newModel(cfg modelConfig) model {
 	h := help.New()
 	h.Styles = cfg.styles.help
 	h.ShortSeparator = " · "
+	keys := defaultKeyMap()
+	if cfg.attached {
+		keys = attachedKeyMap()
+	}
 	m := model{
 		cfg:          cfg,
 		st:           cfg.styles,
-		keys:         defaultKeyMap(),
+		keys:         keys,
 		help:         h,
 		clock:        cfg.now(),
 		eventsVP:     viewport.New(0, 0),
@@ -248,6 +257,27 @@ func (m model) handleKeys(runes []rune) (tea.Model, tea.Cmd) {
 
 func (m model) handleKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 	keys := m.keys
+	if m.cfg.attached {
+		if m.confirming {
+			m.confirming = false
+			if k.String() == "y" || k.String() == "Y" {
+				m.stopAsked = true
+				return m, m.send(status.CmdStop)
+			}
+			return m.setFlash("the server runs on"), nil
+		}
+		switch {
+		case key.Matches(k, keys.Stop), key.Matches(k, keys.Interrupt):
+			m.detached = true
+			return m, tea.Quit
+		case key.Matches(k, keys.StopServer):
+			if m.stopAsked || m.snap.Stopping {
+				return m.setFlash("the server is already stopping"), nil
+			}
+			m.confirming = true
+			return m, nil
+		}
+	}
 	switch {
 	case key.Matches(k, keys.Interrupt):
 		if m.stopAsked || m.snap.Stopping {

@@ -239,8 +239,13 @@ func (m model) footerView() string {
 	}
 	status := ""
 	switch {
+	case m.confirming:
+		status = st.stopping.Render("■ stop the server? y stops it, any other key cancels")
 	case m.forceAsked:
 		status = st.stopping.Render("■ stopping now…")
+	case (m.stopAsked || m.snap.Stopping) && m.cfg.attached:
+		status = st.stopping.Render("■ stopping… (in-flight requests finish)") +
+			st.muted.Render(" · q to detach")
 	case m.stopAsked || m.snap.Stopping:
 		status = st.stopping.Render("■ stopping… (in-flight requests finish)") +
 			st.muted.Render(" · ctrl+c again to stop now")

@@ -112,6 +112,22 @@ func main() {
 	mux.HandleFunc("GET /env", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, os.Getenv("STARLIGHT_ENV"))
 	})
+	mux.HandleFunc("GET /log", func(w http.ResponseWriter, r *http.Request) {
+		// n lines of stderr (default 1), each ?text or filler of ?size bytes.
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		size, _ := strconv.Atoi(r.URL.Query().Get("size"))
+		n, size = min(max(n, 1), 100000), min(max(size, 0), 1<<20)
+		line := r.URL.Query().Get("text")
+		if line == "" {
+			line = strings.Repeat("x", size)
+		}
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, "testapp: %d %s\n", i, line)
+		}
+		io.WriteString(os.Stderr, b.String())
+		fmt.Fprintf(w, "%d logged %d\n", os.Getpid(), n)
+	})
 	// /echo/... (any method) and CONNECT answer what the handler saw of
 	// the request, for the strict HTTP tests.
 	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

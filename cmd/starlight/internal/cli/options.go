@@ -190,6 +190,11 @@ var groups = []group{
 			help:   "no dashboard and no startup banner",
 			define: func(fs *pflag.FlagSet, c *prefork.Config) { fs.BoolVarP(&c.Quiet, "quiet", "q", false, "") }},
 	}},
+	{"Watching (starlight status, attach and ctl; see their -h)", []option{
+		{name: "control", arg: "PATH", def: "/run/starlight/PID.sock as root, else $XDG_RUNTIME_DIR/starlight/PID.sock",
+			help:   "the control socket status, attach and ctl talk to, mode 0600; with --pid FILE, FILE.sock as well; none = no socket",
+			define: func(fs *pflag.FlagSet, c *prefork.Config) { fs.StringVar(&c.Control, "control", "", "") }},
+	}},
 	{"Reload", []option{
 		{name: "reload", short: "r", def: "on under the dashboard when APP is a source directory, else off",
 			help:   "rebuild and slow-restart when APP changes",

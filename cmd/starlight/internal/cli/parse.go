@@ -81,6 +81,9 @@ func parseArgs(args []string) (prefork.Config, *pflag.FlagSet, error) {
 	if fs.Changed("socket") && c.Socket == "" {
 		return c, fs, usageErrorf("--socket: empty path")
 	}
+	if fs.Changed("control") && c.Control == "" {
+		return c, usageErrorf("--control: empty path (none turns the socket off)")
+	}
 	if fs.Changed("host") {
 		h, err := addr.CleanHost(c.Host)
 		if err != nil {

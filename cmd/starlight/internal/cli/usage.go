@@ -19,6 +19,7 @@ const (
 )
 
 const usageHead = `Usage: starlight [options] [APP] [-- app arguments]
+       starlight status|attach|ctl [--pid FILE | --control PATH] ...
 
 A pre-forking HTTP/1.1 server for Go apps. APP is a directory holding a Go
 main package (built with go build) or an executable built with the

@@ -12,6 +12,7 @@ import (
 
 	"github.com/starlight-go/starlight/cmd/starlight/internal/cli"
 	"github.com/starlight-go/starlight/cmd/starlight/internal/daemon"
+	"github.com/starlight-go/starlight/cmd/starlight/internal/remote"
 	"github.com/starlight-go/starlight/prefork"
 	"github.com/starlight-go/starlight/tui"
 )
@@ -19,6 +20,11 @@ import (
 // Main runs starlight with args (without the program name) and returns
 // the exit status.
 func Main(args []string) int {
+	if len(args) > 0 {
+		if run, ok := remote.Commands[args[0]]; ok {
+			return run(args[1:], os.Stdout, os.Stderr)
+		}
+	}
 	cfg, err := cli.ParseArgs(args)
 	switch {
 	case errors.Is(err, cli.ErrHelp):
