@@ -136,7 +136,7 @@ func (m *Master) setupControl() error {
 				m.info("removed stale control sockets in %s: %d", dir, n)
 			}
 		}
-		sock, err := bindControl(p)
+		sock, err := bindControl(p, m.fileOwner())
 		if err != nil {
 			return err
 		}
@@ -150,12 +150,13 @@ func (m *Master) setupControl() error {
 
 // bindControl binds one control socket: readable and writable by its
 // owner alone, from the start (the umask is set around the bind).
-func bindControl(path string) (*controlSocket, error) {
+// A stale one is replaced if it is root's or owner's, as a listener's.
+func bindControl(path string, owner int) (*controlSocket, error) {
 	fail := func(err error) (*controlSocket, error) {
 		return nil, fmt.Errorf("control socket %s: %w", path, err)
 	}
-	if err := clearStaleSocket(path); err != nil {
-		return fail(errors.Unwrap(err))
+	if _, err := clearStaleSocket(path, owner); err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	old := unix.Umask(0o177)
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})

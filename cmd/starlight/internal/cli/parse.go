@@ -82,7 +82,7 @@ func parseArgs(args []string) (prefork.Config, *pflag.FlagSet, error) {
 		return c, fs, usageErrorf("--socket: empty path")
 	}
 	if fs.Changed("control") && c.Control == "" {
-		return c, usageErrorf("--control: empty path (none turns the socket off)")
+		return c, fs, usageErrorf("--control: empty path (none turns the socket off)")
 	}
 	if fs.Changed("host") {
 		h, err := addr.CleanHost(c.Host)
