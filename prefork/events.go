@@ -27,6 +27,9 @@ func (m *Master) report(e status.Event, logDetail bool) {
 	if m.ctl != nil {
 		m.ctl.Event(e)
 	}
+	if m.metrics != nil {
+		m.metrics.event(e)
+	}
 	if m.said != nil {
 		*m.said = append(*m.said, e)
 	}
@@ -77,7 +80,23 @@ func (m *Master) publish() {
 }
 
 // Snapshot returns the state of the pool now.
+//
+// The request counts are consistent: a worker reaped while its slot is
+// read is read again, so that the total never goes backwards.
 func (m *Master) Snapshot() status.Snapshot {
+	for try := 0; ; try++ {
+		s, seq := m.snapshot()
+		m.mu.Lock()
+		same := seq == m.view.seq
+		m.mu.Unlock()
+		if same || try == 3 {
+			return s
+		}
+	}
+}
+
+// snapshot is one attempt of Snapshot, and the view's seq it read.
+func (m *Master) snapshot() (status.Snapshot, uint64) {
 	m.mu.Lock()
 	v := m.view
 	v.procs = append([]procView(nil), v.procs...)
@@ -128,7 +147,7 @@ func (m *Master) Snapshot() status.Snapshot {
 		s.Workers = append(s.Workers, w)
 	}
 	sortWorkers(s.Workers)
-	return s
+	return s, v.seq
 }
 
 // rss reads a process's resident set size from /proc (0 elsewhere).

@@ -3,6 +3,7 @@ package prefork
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -188,7 +189,11 @@ func (m *Master) reaped(e exitMsg) {
 	slot.PID.Store(0)
 	m.freeSlots = append(m.freeSlots, p.slot)
 	m.mu.Lock()
+	// The worker leaves the view as its requests join the retired ones,
+	// in one step: a snapshot never counts them twice, or not at all.
 	m.view.retired += reqs
+	m.view.procs = slices.DeleteFunc(slices.Clone(m.view.procs), func(v procView) bool { return v.pid == p.pid })
+	m.view.seq++
 	m.mu.Unlock()
 	m.removeStaleBinary()
 

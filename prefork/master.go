@@ -44,6 +44,7 @@ type Master struct {
 	accessShown bool
 	started     time.Time
 	ctl         *controlServer  // the control socket (control.go); nil = none
+	metrics     *metricsServer  // --metrics-listen (metrics.go); nil = none
 	said        *[]status.Event // while a control command runs: what it reported
 
 	// Channels into the loop.
@@ -111,6 +112,7 @@ type view struct {
 	target     int
 	build      string
 	retired    uint64
+	seq        uint64 // changes as a worker's requests move to retired
 	recycles   int
 	crashes    int
 	reloads    int

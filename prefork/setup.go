@@ -35,6 +35,7 @@ func (m *Master) setup() error {
 		{"listeners", m.setupListeners},
 		{"pid file", m.setupPidFile},
 		{"control socket", m.setupControl},
+		{"metrics", m.setupMetrics},
 		{"ownership", m.setupOwnership},
 		{"TLS", m.setupTLS},
 		{"notes", m.setupNotes},
@@ -42,6 +43,7 @@ func (m *Master) setup() error {
 		{"scoreboard", m.setupScoreboard},
 		{"watcher", m.setupWatcher},
 		{"control serving", m.startControl},
+		{"metrics serving", m.startMetrics},
 		{"banner", m.setupBanner},
 	} {
 		if err := s.run(); err != nil {

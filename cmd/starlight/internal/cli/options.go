@@ -194,6 +194,9 @@ var groups = []group{
 		{name: "control", arg: "PATH", def: "/run/starlight/PID.sock as root, else $XDG_RUNTIME_DIR/starlight/PID.sock",
 			help:   "the control socket status, attach and ctl talk to, mode 0600; with --pid FILE, FILE.sock as well; none = no socket",
 			define: func(fs *pflag.FlagSet, c *prefork.Config) { fs.StringVar(&c.Control, "control", "", "") }},
+		{name: "metrics-listen", arg: "ADDR", def: "none",
+			help:   "serve Prometheus metrics at /metrics on ADDR: HOST:PORT, :PORT or /path.sock",
+			define: func(fs *pflag.FlagSet, c *prefork.Config) { fs.StringVar(&c.MetricsListen, "metrics-listen", "", "") }},
 	}},
 	{"Reload", []option{
 		{name: "reload", short: "r", def: "on under the dashboard when APP is a source directory, else off",

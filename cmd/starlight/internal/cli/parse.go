@@ -84,6 +84,14 @@ func parseArgs(args []string) (prefork.Config, *pflag.FlagSet, error) {
 	if fs.Changed("control") && c.Control == "" {
 		return c, fs, usageErrorf("--control: empty path (none turns the socket off)")
 	}
+	if fs.Changed("metrics-listen") {
+		if _, err := addr.Parse(c.MetricsListen); err != nil || c.MetricsListen == "" {
+			if err == nil {
+				err = errors.New("empty address")
+			}
+			return c, fs, usageErrorf("--metrics-listen: %q: %v", c.MetricsListen, err)
+		}
+	}
 	if fs.Changed("host") {
 		h, err := addr.CleanHost(c.Host)
 		if err != nil {
