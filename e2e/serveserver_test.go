@@ -104,3 +104,24 @@ func TestServeServerGetCertificate(t *testing.T) {
 		t.Fatal("empty answer over TLS")
 	}
 }
+
+// An app not converted yet calls http.ListenAndServe on the address the
+// master holds: its first worker fails with "address already in use",
+// and the master says so at once, with what to do, instead of backing
+// off worker after worker.
+func TestAppListeningItselfReportedAtOnce(t *testing.T) {
+	app := wsApp(t)
+	addr := "127.0.0.1:" + itoa(freePort(t))
+	begin := time.Now()
+	s := startArgv(t, app, []string{starlightBin, "--quiet", "--workers", "2", "-l", addr, app}, []string{"WSAPP_LISTEN_ITSELF=" + addr})
+	if code := s.wait(t, 10*time.Second); code != 1 {
+		t.Fatalf("exit status %d, want 1", code)
+	}
+	if d := time.Since(begin); d > 3*time.Second {
+		t.Fatalf("reported %s after the start, want within a second or so of the first worker's failure", d)
+	}
+	want := regexp.MustCompile(`the app cannot start: .*address already in use.*hand its handler to httpserver\.Serve`)
+	if s.count(want) == 0 {
+		t.Fatalf("no line matching %s in:\n%s", want, s.stderr)
+	}
+}

@@ -1,7 +1,6 @@
 package httpserver
 
 import (
-	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -18,21 +17,25 @@ type accessLog struct {
 var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 
 // log writes: host - user [time] "request" status size "referer" "agent"
-func (a *accessLog) log(r *http.Request, status int, size int64, t time.Time) {
+func (a *accessLog) log(r *http.Request, status int, size int64, t time.Time, tr *trust) {
 	bp := linePool.Get().(*[]byte)
-	b := appendCombined((*bp)[:0], r, status, size, t)
+	host, _ := tr.client(r)
+	b := appendLine((*bp)[:0], r, host, status, size, t)
 	a.f.Write(b)
 	*bp = b
 	linePool.Put(bp)
 }
 
+// appendCombined appends the line of r, from its peer.
 func appendCombined(b []byte, r *http.Request, status int, size int64, t time.Time) []byte {
-	host := r.RemoteAddr
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	if host == "" || host == "@" {
-		host = "-"
+	return appendLine(b, r, peerHost(r.RemoteAddr), status, size, t)
+}
+
+// appendLine appends the line of r from host (a client on a unix socket
+// is "unix": its peer has no address).
+func appendLine(b []byte, r *http.Request, host string, status int, size int64, t time.Time) []byte {
+	if host == "" {
+		host = "unix"
 	}
 	b = append(b, host...)
 	b = append(b, " - "...)

@@ -29,6 +29,9 @@ type connInfo struct {
 	// sweep's clock; 0 when none is, -1 once the sweep has cut it (until
 	// that write returns).
 	writing atomic.Int64
+	// ctx is the connection's context, kept for a TLS connection that
+	// may turn out to carry HTTP/2 (see serveHTTP2).
+	ctx context.Context
 }
 
 type connKey struct{}
@@ -41,7 +44,11 @@ func (s *server) connContext(ctx context.Context, c net.Conn) context.Context {
 		ci.timer = new(reqTimer)
 	}
 	s.tracker.add(c, ci)
-	return context.WithValue(ctx, connKey{}, ci)
+	ctx = context.WithValue(ctx, connKey{}, ci)
+	if _, ok := c.(*strictTLSConn); ok {
+		ci.ctx = ctx
+	}
+	return ctx
 }
 
 func connFrom(r *http.Request) *connInfo {

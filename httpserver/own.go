@@ -14,7 +14,9 @@ import (
 //
 //   - Handler: wrapped (accounting, the scoreboard, the access log); nil
 //     is http.DefaultServeMux.
-//   - ConnContext, ConnState: starlight's, then the app's.
+//   - ConnContext: the app's, then starlight's (which adds its own value
+//     to the context the app's returned).
+//   - ConnState: starlight's, then the app's.
 //   - ErrorLog: the app's, for net/http's messages and starlight's about
 //     requests (panics); starlight's when unset.
 //   - MaxHeaderBytes: the app's replaces the overall cap of MaxHeaderBytes
@@ -39,7 +41,7 @@ func (s *server) ownServer(own *http.Server) {
 	own.Handler = s
 	if cc := own.ConnContext; cc != nil {
 		own.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
-			return cc(s.connContext(ctx, c), c)
+			return s.connContext(cc(ctx, c), c)
 		}
 	} else {
 		own.ConnContext = s.connContext

@@ -102,6 +102,10 @@ func serveWorker(h http.Handler, spec *proto.Spec, own *http.Server) error {
 		limits:           limits{spec.LimitRequestLine, spec.LimitRequestFields, spec.LimitRequestFieldSize},
 		requestTimeout:   spec.RequestTimeout,
 		logSlow:          spec.LogSlow,
+		noHTTP2:          spec.NoHTTP2,
+		h2c:              spec.H2C,
+		trust:            newTrust(spec.ForwardedAllowIPs, spec.ForwardedSetRemoteAddr),
+		proxyProtocol:    spec.ProxyProtocol,
 	}
 	if spec.Standalone {
 		set.budget = 0 // alone, nobody would replace us
@@ -121,13 +125,14 @@ func serveWorker(h http.Handler, spec *proto.Spec, own *http.Server) error {
 	s.watchDescriptors() // the master logged the limits
 	var tlsConf *tls.Config
 	if spec.TLS != nil {
-		c, err := loadTLS(spec.TLS)
+		c, err := loadTLS(spec.TLS, !spec.NoHTTP2)
 		if err == nil {
 			c, err = s.appTLS(c)
 		}
 		if err != nil {
 			return fmt.Errorf("httpserver: %w", err)
 		}
+		s.alpnFor(c)
 		tlsConf = c
 		s.srv.TLSConfig = c
 	}
@@ -137,6 +142,9 @@ func serveWorker(h http.Handler, spec *proto.Spec, own *http.Server) error {
 		f.Close()
 		if err != nil {
 			return fmt.Errorf("httpserver: inherited listener %s (fd %d): %w", l.Addr, l.FD, err)
+		}
+		if set.proxyProtocol {
+			ln = proxyListener{ln, s} // before TLS and the HTTP scanner
 		}
 		if balances(spec, l) {
 			ln = balancedListener{ln, s}

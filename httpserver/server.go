@@ -47,6 +47,10 @@ type settings struct {
 	limits           limits        // --limit-request-*; 0 = unlimited
 	requestTimeout   time.Duration // 0 = off (reqtimeout.go)
 	logSlow          time.Duration // 0 = off
+	noHTTP2          bool          // no HTTP/2 over TLS (--no-http2)
+	h2c              bool          // HTTP/2 without TLS, prior knowledge (--h2c)
+	trust            *trust        // --forwarded-allow-ips, --forwarded-set-remote-addr
+	proxyProtocol    bool          // --proxy-protocol
 }
 
 // server is one process's serving state.
@@ -63,6 +67,7 @@ type server struct {
 	tracker   *tracker
 	pressure  *pressure // nil: no limit on open files to watch
 	refusals  refusalLog
+	trust     *trust // whose forwarding headers are believed (forwarded.go)
 
 	begun    atomic.Uint64 // requests started in this process
 	accepted atomic.Uint64 // connections accepted
@@ -124,6 +129,10 @@ func newServerFor(app http.Handler, set settings, own *http.Server) *server {
 		set:     set,
 		logger:  log.New(os.Stderr, "", log.LstdFlags),
 		drainCh: make(chan uint32, 1),
+		trust:   set.trust,
+	}
+	if s.trust == nil {
+		s.trust = newTrust(proto.DefaultForwardedAllowIPs, false)
 	}
 	s.tracker = newTracker(sweepTick(set.timeout, set.keepaliveTimeout))
 	s.watchRequests()
@@ -143,6 +152,13 @@ func newServerFor(app http.Handler, set settings, own *http.Server) *server {
 	if set.maxKeepaliveReqs == 1 {
 		s.srv.SetKeepAlivesEnabled(false)
 	}
+	if s.srv.Protocols == nil { // the app's own choice stands (ServeServer)
+		p := new(http.Protocols)
+		p.SetHTTP1(true)
+		p.SetHTTP2(!set.noHTTP2)
+		p.SetUnencryptedHTTP2(set.h2c)
+		s.srv.Protocols = p
+	}
 	current.Store(s)
 	return s
 }
@@ -151,6 +167,16 @@ func newServerFor(app http.Handler, set settings, own *http.Server) *server {
 // panics, the access log and the request budget.
 func (s *server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	ci := connFrom(r)
+	if ci != nil && r.ProtoMajor == 2 {
+		// A stream of an HTTP/2 connection: a request as any other for
+		// the scoreboard and the budget, but the connection's own
+		// accounting (keep-alive, timeouts) is the HTTP/2 server's.
+		s.http2Stream(ci)
+		ci = nil
+	}
+	if s.trust.setRemoteAddr {
+		r = s.forwardedRemoteAddr(r)
+	}
 	if ci != nil && !ci.active() {
 		// Timed out by the sweep as this request came: the connection
 		// is closing, and the app never sees the request.
@@ -165,7 +191,7 @@ func (s *server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	n := s.begun.Add(1)
 	// With keep-alive off every response closes: say so, or net/http
 	// answers an HTTP/1.0 request asking for keep-alive with keep-alive.
-	closing := s.draining.Load() || s.set.maxKeepaliveReqs == 1
+	closing := s.draining.Load() || (s.set.maxKeepaliveReqs == 1 && r.ProtoMajor < 2)
 	if b := s.set.budget; b > 0 && n >= b {
 		closing = true
 		if n == b {
@@ -230,7 +256,7 @@ func (s *server) finish(w *response, r *http.Request, start time.Time) {
 		if p != nil {
 			status = 0
 		}
-		s.access.log(r, status, w.size, start)
+		s.access.log(r, status, w.size, start, s.trust)
 	}
 	if s.set.requestTimeout > 0 && w.conn != nil {
 		s.untimeRequest(w.conn)

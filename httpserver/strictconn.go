@@ -1,6 +1,7 @@
 package httpserver
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -65,6 +66,7 @@ type strictConn struct {
 	info connInfo
 	sc   scanner
 
+	began   bool  // the connection's first bytes were read
 	pending rule  // refused; the answer waits for net/http's next read of a request
 	failed  error // what every read returns from now on
 }
@@ -99,7 +101,15 @@ func (c *strictTLSConn) ConnectionState() tls.ConnectionState {
 		c.failed = errGone
 		return tls.ConnectionState{}
 	}
-	return c.tls.ConnectionState()
+	st := c.tls.ConnectionState()
+	if st.NegotiatedProtocol == "h2" {
+		// net/http hands a connection to its HTTP/2 server only when
+		// it is a *tls.Conn: this one is served here, and is done with
+		// once that returns.
+		c.s.serveHTTP2(c.tls, &c.info)
+		c.failed = errGone
+	}
+	return st
 }
 
 func looksLikeHTTP(hdr [5]byte) bool {
@@ -109,6 +119,9 @@ func looksLikeHTTP(hdr [5]byte) bool {
 	}
 	return false
 }
+
+// h2cPreface starts an HTTP/2 connection without TLS (--h2c).
+var h2cPreface = []byte("PRI * HTTP/2.0")
 
 // errGone is what a read returns once the connection is done with: a read
 // error, for net/http to close the connection without answering.
@@ -152,6 +165,13 @@ func (c *strictConn) Read(p []byte) (int, error) {
 		if c.info.hijacked.Load() {
 			c.sc.st = stPass // the app's own protocol now
 			return n, err
+		}
+		if !c.began {
+			c.began = true
+			if c.s.set.h2c && bytes.HasPrefix(p[:n], h2cPreface) {
+				c.sc.st = stPass // HTTP/2 (--h2c): net/http's to read
+				return n, err
+			}
 		}
 		v := c.sc.scan(p[:n])
 		if c.sc.st == stPass {
@@ -284,7 +304,7 @@ func (a *accessLog) refused(remote net.Addr, line []byte, status int, t time.Tim
 			host = h
 		}
 		if host == "" || host == "@" {
-			host = "-"
+			host = "unix" // a unix-socket client, as appendLine says it
 		}
 	}
 	b = append(b, host...)

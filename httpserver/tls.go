@@ -41,10 +41,13 @@ func loadKeyPair(t *proto.TLS) (tls.Certificate, error) {
 
 // loadTLS builds the TLS configuration from files. It runs at every worker
 // start, so a slow restart picks up renewed certificates.
-func loadTLS(t *proto.TLS) (*tls.Config, error) {
+func loadTLS(t *proto.TLS, http2 bool) (*tls.Config, error) {
 	c := &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		NextProtos: []string{"http/1.1"},
+	}
+	if http2 {
+		c.NextProtos = []string{"h2", "http/1.1"} // as net/http's ListenAndServeTLS
 	}
 	if t.CertFile != "" || t.PEMFD > 0 {
 		// Else the app supplies its certificates (ServeServer).

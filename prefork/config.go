@@ -1,6 +1,7 @@
 package prefork
 
 import (
+	"slices"
 	"time"
 
 	"github.com/starlight-go/starlight/internal/proto"
@@ -80,6 +81,21 @@ type Config struct {
 	RequestTimeout time.Duration
 	// LogSlow (--log-slow): requests that took longer are logged. 0 = off.
 	LogSlow time.Duration
+	// NoHTTP2 (--no-http2): ALPN offers http/1.1 only on --ssl
+	// listeners. H2C (--h2c): HTTP/2 without TLS, to clients that start
+	// with its preface.
+	NoHTTP2 bool
+	H2C     bool
+
+	// Behind a proxy. ForwardedAllowIPs (--forwarded-allow-ips) are the
+	// peers whose X-Forwarded-For, Forwarded and X-Forwarded-Proto are
+	// believed, and whose PROXY protocol headers are read: addresses,
+	// CIDR networks, * and unix. ForwardedSetRemoteAddr puts the
+	// forwarded client in r.RemoteAddr; ProxyProtocol reads PROXY v1 and
+	// v2 headers.
+	ForwardedAllowIPs      []string
+	ForwardedSetRemoteAddr bool
+	ProxyProtocol          bool
 
 	// Process.
 	User      string
@@ -147,5 +163,6 @@ func DefaultConfig() Config {
 		LimitRequestLine:      proto.DefaultLimitRequestLine,
 		LimitRequestFields:    proto.DefaultLimitRequestFields,
 		LimitRequestFieldSize: proto.DefaultLimitRequestFieldSize,
+		ForwardedAllowIPs:     slices.Clone(proto.DefaultForwardedAllowIPs),
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -231,6 +232,9 @@ func (m *Master) reaped(e exitMsg) {
 	}
 	if r := m.roll; r != nil && p.gen == r.gen {
 		r.fails++
+		if said := p.words.said(); listensItself(said) {
+			how += fmt.Sprintf(", after writing %q; %s", said, listenHint)
+		}
 		if r.fails >= rolloutFailLimit {
 			m.rollback(fmt.Sprintf("%d workers of generation %d exited before they were ready (last: %s)", r.fails, r.gen, how))
 			return
@@ -249,6 +253,14 @@ func (m *Master) reaped(e exitMsg) {
 	switch {
 	case said != "":
 		last += fmt.Sprintf(", after writing %q", said)
+		if listensItself(said) {
+			// Not converted yet: it calls http.ListenAndServe on the
+			// address starlight holds. No backoff will change that.
+			last += "; " + listenHint
+			if !m.everReady {
+				m.startFails = max(m.startFails, startFailLimit-1)
+			}
+		}
 	case f.code == 0 && f.signal == 0:
 		last += " without a word: does its main call httpserver.Serve?"
 	}
@@ -347,3 +359,13 @@ func (m *Master) outputWhere() string {
 // halt stops spawning workers of an app that cannot start until a change
 // gives a new generation to try.
 func (m *Master) halt(why string) { m.halted, m.haltReason = true, why }
+
+// listensItself reports whether a worker's last words say it failed to
+// bind an address: an app that listens by itself (http.ListenAndServe)
+// where starlight already holds the socket.
+func listensItself(said string) bool {
+	return strings.Contains(said, "address already in use")
+}
+
+// listenHint is what to do about it.
+const listenHint = "the app listens by itself (http.ListenAndServe?) on an address starlight holds: hand its handler to httpserver.Serve, or its *http.Server to httpserver.ServeServer, and starlight's listeners are used"

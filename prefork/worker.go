@@ -360,6 +360,12 @@ func (m *Master) serverSpec() proto.Spec {
 		LimitRequestFields:    cmp.Or(m.cfg.LimitRequestFields, proto.MaxLimitRequestFields),
 		LimitRequestFieldSize: m.cfg.LimitRequestFieldSize,
 		AccessFD:              -1,
+
+		NoHTTP2:                m.cfg.NoHTTP2,
+		H2C:                    m.cfg.H2C,
+		ForwardedAllowIPs:      m.cfg.ForwardedAllowIPs,
+		ForwardedSetRemoteAddr: m.cfg.ForwardedSetRemoteAddr,
+		ProxyProtocol:          m.cfg.ProxyProtocol,
 	}
 }
 

@@ -10,12 +10,14 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
+	"strings"
 	"time"
 )
 
 // Version is bumped whenever Spec or the scoreboard layout changes.
-const Version = 5
+const Version = 6
 
 // Defaults the master and an app run by hand share, the same as the Perl
 // Starlight's where it has the option.
@@ -33,6 +35,29 @@ const (
 	MaxLimitRequestLine          = 8190
 	MaxLimitRequestFields        = 32768
 )
+
+// DefaultForwardedAllowIPs are the peers whose forwarding headers are
+// believed without --forwarded-allow-ips: a proxy on the same machine.
+var DefaultForwardedAllowIPs = []string{"127.0.0.1", "::1"}
+
+// CheckForwardedAllowIP checks one value of --forwarded-allow-ips: an IP
+// address, a network in CIDR notation, * (any peer) or unix (clients on
+// a unix socket).
+func CheckForwardedAllowIP(a string) error {
+	if a == "*" || a == "unix" {
+		return nil
+	}
+	if strings.Contains(a, "/") {
+		if _, err := netip.ParsePrefix(a); err != nil {
+			return fmt.Errorf("%q is not a network (CIDR, 10.0.0.0/8)", a)
+		}
+		return nil
+	}
+	if _, err := netip.ParseAddr(a); err != nil {
+		return fmt.Errorf("%q is not an IP address, a network, * or unix", a)
+	}
+	return nil
+}
 
 // EnvSpec holds the JSON Spec; its presence makes a program a worker.
 const EnvSpec = "STARLIGHT_WORKER"
@@ -106,6 +131,22 @@ type Spec struct {
 	RequestTimeout        time.Duration `json:"request_timeout,omitempty"` // 0 = off
 	LogSlow               time.Duration `json:"log_slow,omitempty"`        // 0 = off
 	TLS                   *TLS          `json:"tls,omitempty"`
+	// NoHTTP2 turns HTTP/2 over TLS off (--no-http2): ALPN offers
+	// http/1.1 only. H2C serves HTTP/2 without TLS to clients that
+	// start with its preface (--h2c, prior knowledge).
+	NoHTTP2 bool `json:"no_http2,omitempty"`
+	H2C     bool `json:"h2c,omitempty"`
+	// ForwardedAllowIPs are the peers whose X-Forwarded-For, Forwarded
+	// and X-Forwarded-Proto are believed, and whose PROXY protocol
+	// headers are read (--forwarded-allow-ips): addresses, CIDR
+	// networks, * (any) and unix (unix-socket clients).
+	ForwardedAllowIPs []string `json:"forwarded_allow_ips,omitempty"`
+	// ForwardedSetRemoteAddr puts the forwarded client's address in
+	// r.RemoteAddr (--forwarded-set-remote-addr).
+	ForwardedSetRemoteAddr bool `json:"forwarded_set_remote_addr,omitempty"`
+	// ProxyProtocol reads PROXY protocol v1 and v2 headers
+	// (--proxy-protocol).
+	ProxyProtocol bool `json:"proxy_protocol,omitempty"`
 }
 
 // Encode returns the spec as the value of EnvSpec.

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -95,9 +96,26 @@ func main() {
 		}
 		fmt.Fprintf(w, "%d header bytes %s\n", n, r.Proto)
 	})
+	mux.HandleFunc("GET /client", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "client=%s remote=%s scheme=%s proto=%s pid=%d\n",
+			httpserver.ClientIP(r), r.RemoteAddr, httpserver.Scheme(r), r.Proto, os.Getpid())
+	})
+	mux.HandleFunc("GET /sleep", func(w http.ResponseWriter, r *http.Request) {
+		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
+		fmt.Fprintf(os.Stderr, "wsapp: worker %d sleeping %d ms\n", os.Getpid(), ms)
+		select {
+		case <-time.After(time.Duration(ms) * time.Millisecond):
+			fmt.Fprintf(w, "slept %d %s pid=%d\n", ms, r.Proto, os.Getpid())
+		case <-r.Context().Done():
+		}
+	})
 	mux.HandleFunc("GET /panic", func(w http.ResponseWriter, r *http.Request) {
 		panic("wsapp panics on purpose")
 	})
+	if addr := os.Getenv("WSAPP_LISTEN_ITSELF"); addr != "" {
+		// An app not converted yet: it listens by itself.
+		log.Fatal(http.ListenAndServe(addr, mux))
+	}
 	if os.Getenv("WSAPP_SERVE_SERVER") == "" {
 		if err := httpserver.Serve(mux); err != nil {
 			log.Fatal(err)

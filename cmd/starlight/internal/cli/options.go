@@ -160,6 +160,27 @@ var groups = []group{
 			define: func(fs *pflag.FlagSet, c *prefork.Config) {
 				fs.Var(&secondsValue{&c.LogSlow, true}, "log-slow", "")
 			}},
+		{name: "no-http2", def: "off",
+			help:   "HTTP/1.1 only over TLS (without it, --ssl offers HTTP/2 first, as net/http does)",
+			define: func(fs *pflag.FlagSet, c *prefork.Config) { fs.BoolVar(&c.NoHTTP2, "no-http2", false, "") }},
+		{name: "h2c", def: "off",
+			help:   "HTTP/2 without TLS too, to clients that start with its preface (prior knowledge)",
+			define: func(fs *pflag.FlagSet, c *prefork.Config) { fs.BoolVar(&c.H2C, "h2c", false, "") }},
+	}},
+	{"Behind a proxy", []option{
+		{name: "forwarded-allow-ips", arg: "IP[,IP]", def: "127.0.0.1,::1",
+			help: "peers whose X-Forwarded-For, Forwarded and X-Forwarded-Proto are believed (and PROXY headers read): addresses, networks (CIDR), * for any, unix for unix-socket clients",
+			define: func(fs *pflag.FlagSet, c *prefork.Config) {
+				fs.Var(&allowIPsValue{&c.ForwardedAllowIPs}, "forwarded-allow-ips", "")
+			}},
+		{name: "forwarded-set-remote-addr", def: "off",
+			help: "put the forwarded client's address in r.RemoteAddr too (httpserver.ClientIP has it either way)",
+			define: func(fs *pflag.FlagSet, c *prefork.Config) {
+				fs.BoolVar(&c.ForwardedSetRemoteAddr, "forwarded-set-remote-addr", false, "")
+			}},
+		{name: "proxy-protocol", def: "off",
+			help:   "read PROXY protocol v1 and v2 headers from --forwarded-allow-ips peers; refuse them from anyone else",
+			define: func(fs *pflag.FlagSet, c *prefork.Config) { fs.BoolVar(&c.ProxyProtocol, "proxy-protocol", false, "") }},
 	}},
 	{"Process", []option{
 		{name: "user", arg: "USER",
