@@ -234,6 +234,9 @@ func (s *server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 func (s *server) finish(w *response, r *http.Request, start time.Time) {
 	p := recover()
 	if p != nil && p != http.ErrAbortHandler {
+		if s.slot != nil {
+			s.slot.Panics.Add(1)
+		}
 		s.logger.Printf("panic serving %s %s: %v\n%s", r.Method, r.URL.Path, p, debug.Stack())
 		if !w.wroteHeader {
 			h := w.rw.Header()
@@ -271,6 +274,11 @@ func (s *server) finish(w *response, r *http.Request, start time.Time) {
 	if !w.hijacked { // else counted as done when hijacked
 		s.active.Add(-1)
 		if s.slot != nil {
+			code := w.status
+			if p != nil {
+				code = http.StatusInternalServerError // cut short by a panic
+			}
+			s.slot.Observe(code, int64(time.Since(start)))
 			s.slot.End(w.onRecord)
 		}
 	}

@@ -116,6 +116,7 @@ func (m *Master) snapshot() (status.Snapshot, uint64) {
 		Stopping:   v.stopping,
 		Halted:     v.halted,
 		HaltReason: v.haltReason,
+		HTTP:       v.retiredHTTP,
 	}
 	for _, l := range m.listeners {
 		s.Listeners = append(s.Listeners, l.url)
@@ -128,6 +129,7 @@ func (m *Master) snapshot() (status.Snapshot, uint64) {
 			w.Budget = sl.Budget.Load()
 			w.Active = int(sl.Active.Load())
 			w.Hijacked = int(sl.Hijacked.Load())
+			w.HTTP = slotHTTP(sl)
 			switch sl.State.Load() {
 			case scoreboard.Starting:
 				w.State = status.StateStarting
@@ -144,6 +146,7 @@ func (m *Master) snapshot() (status.Snapshot, uint64) {
 			}
 		}
 		s.Requests += w.Requests
+		s.HTTP.Add(w.HTTP)
 		s.Workers = append(s.Workers, w)
 	}
 	sortWorkers(s.Workers)

@@ -193,6 +193,7 @@ func (m *Master) reaped(e exitMsg) {
 	// The worker leaves the view as its requests join the retired ones,
 	// in one step: a snapshot never counts them twice, or not at all.
 	m.view.retired += reqs
+	m.view.retiredHTTP.Add(slotHTTP(slot))
 	m.view.procs = slices.DeleteFunc(slices.Clone(m.view.procs), func(v procView) bool { return v.pid == p.pid })
 	m.view.seq++
 	m.mu.Unlock()

@@ -120,6 +120,9 @@ type view struct {
 	stopping   bool
 	halted     bool
 	haltReason string
+
+	// What the exited workers' requests came to.
+	retiredHTTP status.HTTPStats
 }
 
 type procView struct {

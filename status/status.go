@@ -32,6 +32,94 @@ type WorkerInfo struct {
 	Since      time.Time   // when that request started (zero if none)
 	Started    time.Time   // when the process was started
 	RSS        uint64      // resident memory in bytes (0 if unknown)
+	HTTP       HTTPStats   // what its requests came to, since it started
+}
+
+// LatencyBuckets is the number of buckets of HTTPStats.Latency.
+const LatencyBuckets = 18
+
+// LatencyBound is the upper bound of latency bucket i: about 65 µs for
+// bucket 0, doubling with each bucket; the last bucket has none (it holds
+// everything over LatencyBound(LatencyBuckets-2), about 4.3 s).
+func LatencyBound(i int) time.Duration { return time.Duration(1) << (16 + i) }
+
+// HTTPStats counts requests' outcomes. The counts only grow: the
+// difference between two snapshots' counts is what happened between them.
+type HTTPStats struct {
+	Classes [4]uint64              // responses by status class: 2xx, 3xx, 4xx, 5xx
+	Panics  uint64                 // panics in the app the server recovered from
+	Latency [LatencyBuckets]uint64 // requests by duration (see LatencyBound)
+}
+
+// Add adds o's counts to h's.
+func (h *HTTPStats) Add(o HTTPStats) {
+	for i := range h.Classes {
+		h.Classes[i] += o.Classes[i]
+	}
+	h.Panics += o.Panics
+	for i := range h.Latency {
+		h.Latency[i] += o.Latency[i]
+	}
+}
+
+// Sub returns the counts of h less those of an earlier o, none below zero.
+func (h HTTPStats) Sub(o HTTPStats) HTTPStats {
+	d := func(a, b uint64) uint64 {
+		if a < b {
+			return 0
+		}
+		return a - b
+	}
+	var r HTTPStats
+	for i := range h.Classes {
+		r.Classes[i] = d(h.Classes[i], o.Classes[i])
+	}
+	r.Panics = d(h.Panics, o.Panics)
+	for i := range h.Latency {
+		r.Latency[i] = d(h.Latency[i], o.Latency[i])
+	}
+	return r
+}
+
+// Count is the number of requests the latency histogram holds.
+func (h HTTPStats) Count() uint64 {
+	var n uint64
+	for _, c := range h.Latency {
+		n += c
+	}
+	return n
+}
+
+// Quantile estimates the latency under which a fraction q of the
+// requests finished, interpolating within the bucket it falls in; ok is
+// false when there are no requests. A quantile in the last bucket is its
+// lower bound.
+func (h HTTPStats) Quantile(q float64) (d time.Duration, ok bool) {
+	n := h.Count()
+	if n == 0 {
+		return 0, false
+	}
+	rank := q * float64(n)
+	var seen float64
+	for i, c := range h.Latency {
+		if c == 0 {
+			continue
+		}
+		if seen+float64(c) >= rank || i == len(h.Latency)-1 {
+			lo := time.Duration(0)
+			if i > 0 {
+				lo = LatencyBound(i - 1)
+			}
+			if i == len(h.Latency)-1 {
+				return lo, true
+			}
+			frac := (rank - seen) / float64(c)
+			frac = max(0, min(1, frac))
+			return lo + time.Duration(frac*float64(LatencyBound(i)-lo)), true
+		}
+		seen += float64(c)
+	}
+	return LatencyBound(len(h.Latency) - 2), true
 }
 
 // Snapshot is the state of the pool at one instant.
@@ -52,6 +140,9 @@ type Snapshot struct {
 	Stopping   bool   // a graceful stop is under way
 	Halted     bool   // the app cannot start: no worker runs until a change
 	HaltReason string // why, when Halted
+	// HTTP is what the requests of every worker, past and present, came
+	// to.
+	HTTP HTTPStats
 }
 
 // EventKind names what happened.

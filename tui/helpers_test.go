@@ -233,6 +233,11 @@ func (hs *harness) loadFixture() {
 		for j := range snap.Workers { // each worker's count rises at its own pace
 			snap.Workers[j].Requests -= uint64(40-i) * perTick[j]
 		}
+		snap.HTTP = fixtureRetiredHTTP
+		for j := range snap.Workers {
+			snap.Workers[j].HTTP = fixtureHTTP(snap.Workers[j].Requests, j)
+			snap.HTTP.Add(snap.Workers[j].HTTP)
+		}
 		hs.master.set(snap)
 		if i == 40 {
 			for _, e := range fixtureEvents(t0) {
@@ -244,4 +249,32 @@ func (hs *harness) loadFixture() {
 		}
 		hs.tick()
 	}
+}
+
+// fixtureRetiredHTTP is what the exited workers' requests came to.
+var fixtureRetiredHTTP = fixtureHTTP(100000, 0)
+
+// fixtureHTTP spreads a worker's requests over status classes and
+// latencies, differently for each worker k: worker 2 (pid 48201) answers
+// 5xx now and then and slowly.
+func fixtureHTTP(requests uint64, k int) status.HTTPStats {
+	var h status.HTTPStats
+	h.Classes[3] = 0
+	if k == 2 {
+		h.Classes[3] = requests / 7
+	}
+	h.Classes[1] = requests / 20
+	h.Classes[2] = requests / 12
+	h.Classes[0] = requests - h.Classes[1] - h.Classes[2] - h.Classes[3]
+	h.Panics = h.Classes[3] / 3
+	// Most requests in one bucket by worker, a tail in the slower ones.
+	main := 4 + k%3
+	if k == 2 {
+		main = 9
+	}
+	tail := requests / 50
+	h.Latency[main] = requests - 2*tail
+	h.Latency[main+2] = tail
+	h.Latency[main+5] = tail
+	return h
 }

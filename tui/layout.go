@@ -32,6 +32,9 @@ func (m model) layout() layout {
 	// The workers pane shows every worker if it can, but never so many
 	// that the events and logs below go out of sight.
 	want := 3 + max(1, len(m.snap.Workers)) // borders, column titles, rows
+	if len(m.snap.Workers) > 0 {
+		want++ // the totals
+	}
 	limit := max(4, min(avail-6, avail/2))
 	l.workers = max(4, min(want, limit))
 
@@ -45,7 +48,7 @@ func (m model) layout() layout {
 func (m model) innerWidth() int { return max(0, m.width-4) }
 
 // workerRows is how many workers the workers pane shows at once.
-func (m model) workerRows() int { return max(1, m.layout().workers-3) }
+func (m model) workerRows() int { return m.tableRows(m.layout().workers) }
 
 func (m model) clampWorkerTop(top int) int {
 	return max(0, min(top, len(m.snap.Workers)-m.workerRows()))

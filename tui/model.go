@@ -87,6 +87,7 @@ type model struct {
 	snap     status.Snapshot
 	haveSnap bool
 	rates    rates
+	http     httpStats
 
 	events       []status.Event
 	eventsVP     viewport.Model
@@ -213,6 +214,7 @@ func (m model) observe(t tickMsg) model {
 		at = t.at
 	}
 	m.rates = m.rates.observe(t.snap, at)
+	m.http = m.http.observe(t.snap, at)
 	m.droppedLogs += t.droppedLogs
 	if len(t.events) > 0 {
 		m.events = appendCapped(m.events, t.events, maxEvents)

@@ -125,10 +125,13 @@ func (m model) headerView() string {
 		st.label.Render("requests ") + st.value.Render(thousands(s.Requests)),
 		st.value.Render(rate(m.rates.total)) + st.label.Render(" req/s"),
 	}, sep)
-	if room := w - ansi.StringWidth(left) - 1; room >= 8 {
+	// The req/s history gets at least 8 cells before the HTTP summary
+	// takes the rest.
+	httpPart := m.httpHeader(w - ansi.StringWidth(left) - 1 - 8 - len(sep))
+	if room := w - ansi.StringWidth(left) - 1 - ansi.StringWidth(httpPart) - len(sep); room >= 8 {
 		left += " " + st.spark.Render(sparkline(m.rates.history, min(room, historyLen)))
 	}
-	line3 := pad(left, w)
+	line3 := spread(left, httpPart, w)
 
 	return " " + line1 + " \n " + line2 + " \n " + line3 + " "
 }

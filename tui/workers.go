@@ -28,14 +28,20 @@ type cell struct {
 var workerColumns = []column{
 	{title: "#", right: true},
 	{title: "PID", right: true},
-	{title: "GEN", right: true, drop: 2},
+	{title: "GEN", right: true, drop: 3},
 	{title: "STATE"},
 	{title: "REQS", right: true},
-	{title: "REQ/S", right: true, drop: 3},
+	{title: "REQ/S", right: true, drop: 6},
+	{title: "2XX", right: true, drop: 5},
+	{title: "3XX", right: true, drop: 1},
+	{title: "4XX", right: true, drop: 7},
+	{title: "5XX", right: true},
+	{title: "P50", right: true, drop: 4},
+	{title: "P99", right: true},
 	{title: "REQUEST", flex: true},
 	{title: "FOR", right: true},
-	{title: "RSS", right: true},
-	{title: "AGE", right: true, drop: 1},
+	{title: "RSS", right: true, drop: 8},
+	{title: "AGE", right: true, drop: 2},
 }
 
 const minFlexWidth = 12
@@ -132,31 +138,84 @@ func (m model) workerCells(w status.WorkerInfo) []cell {
 		started = age(now.Sub(w.Started))
 	}
 
-	return []cell{
+	out := []cell{
 		{strconv.Itoa(w.Slot), &st.muted},
 		{strconv.Itoa(w.PID), &pidStyle},
 		{strconv.Itoa(w.Generation), genStyle},
 		{glyph + " " + string(w.State), &stateStyle},
 		{strconv.FormatUint(w.Requests, 10) + "/" + budget, reqStyle},
 		{perSec, perSecStyle},
-		{request, requestStyle},
-		{since, sinceStyle},
-		{rss, nil},
-		{started, &st.muted},
 	}
+	h, ok := m.http.worker(w.PID)
+	out = append(out, m.httpCells(h, ok)...)
+	return append(out,
+		cell{request, requestStyle},
+		cell{since, sinceStyle},
+		cell{rss, nil},
+		cell{started, &st.muted},
+	)
+}
+
+// httpCells are the 2XX to P99 cells of a row: what the requests came to
+// over the last httpWindow.
+func (m model) httpCells(h status.HTTPStats, known bool) []cell {
+	st := m.st
+	if !known {
+		c := cell{"–", &st.faint}
+		return []cell{c, c, c, c, c, c}
+	}
+	out := make([]cell, 0, 6)
+	for i, n := range h.Classes {
+		var style *lipgloss.Style
+		switch {
+		case n == 0:
+			style = &st.faint
+		case i == 3:
+			style = &st.bad
+		case i == 2:
+			style = &st.warn
+		}
+		out = append(out, cell{count(n), style})
+	}
+	p50, p99 := latency(h, 0.50), latency(h, 0.99)
+	p99Style := (*lipgloss.Style)(nil)
+	if d, ok := h.Quantile(0.99); ok && d >= slowP99 {
+		p99Style = &st.warn
+	}
+	return append(out, cell{p50, nil}, cell{p99, p99Style})
+}
+
+// slowP99 is the p99 latency drawn as a warning.
+const slowP99 = time.Second
+
+// totalCells is the table's last row: every worker's together.
+func (m model) totalCells() []cell {
+	st := m.st
+	out := []cell{
+		{"", nil},
+		{"", nil},
+		{"", nil},
+		{"total", &st.tableHeader},
+		{strconv.FormatUint(m.snap.Requests, 10), &st.muted},
+		{rate(m.rates.total), &st.muted},
+	}
+	out = append(out, m.httpCells(m.http.total, len(m.http.samples) > 1)...)
+	return append(out, cell{"", nil}, cell{"", nil}, cell{"", nil}, cell{"", nil})
 }
 
 // workersBox draws the workers pane, h rows high.
 func (m model) workersBox(h int) string {
 	workers := m.snap.Workers
-	rows := max(1, h-3)
+	rows := m.tableRows(h)
+	showTotal := len(workers) > 0 && h-3 > rows
 	inner := m.innerWidth()
 
-	all := make([][]cell, len(workers))
+	all := make([][]cell, len(workers), len(workers)+1)
 	for i, w := range workers {
 		all[i] = m.workerCells(w)
 	}
-	cols, widths := fitColumns(workerColumns, all, inner)
+	total := m.totalCells()
+	cols, widths := fitColumns(workerColumns, append(all, total), inner)
 
 	var lines []string
 	var head []string
@@ -167,7 +226,7 @@ func (m model) workersBox(h int) string {
 
 	top := m.clampWorkerTop(m.workerTop)
 	end := min(len(workers), top+rows)
-	for _, cells := range all[top:end] {
+	row := func(cells []cell) string {
 		var parts []string
 		for _, c := range cols {
 			s := alignCell(workerColumns[c], cells[c].text, widths[c])
@@ -176,7 +235,16 @@ func (m model) workersBox(h int) string {
 			}
 			parts = append(parts, s)
 		}
-		lines = append(lines, strings.Join(parts, " "))
+		return strings.Join(parts, " ")
+	}
+	for _, cells := range all[top:end] {
+		lines = append(lines, row(cells))
+	}
+	if showTotal {
+		for len(lines) < rows+1 {
+			lines = append(lines, "")
+		}
+		lines = append(lines, row(total))
 	}
 	if len(workers) == 0 {
 		msg := "no workers yet"
@@ -202,6 +270,15 @@ func (m model) workersBox(h int) string {
 		}
 	}
 	return m.box(title, info, lines, h, m.focus == paneWorkers, scroll)
+}
+
+// tableRows is how many workers a workers pane h rows high shows: all but
+// its borders, the column titles and, when there is room, the totals.
+func (m model) tableRows(h int) int {
+	if h-3 >= 2 && len(m.snap.Workers) > 0 {
+		return h - 4
+	}
+	return max(1, h-3)
 }
 
 // workersInfo counts workers by state for the pane's title: "2 busy · 2 idle".

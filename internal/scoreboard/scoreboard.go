@@ -10,6 +10,7 @@ package scoreboard
 import (
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"os"
 	"sync/atomic"
 	"unsafe"
@@ -75,8 +76,47 @@ type Slot struct {
 	// open when the worker's grace period ran out, and were closed.
 	Hijacked    atomic.Int32
 	HijackedCut atomic.Int32
+	// HTTP outcome, counted by the worker as each request ends (see
+	// Observe): responses by status class (2xx, 3xx, 4xx, 5xx; 1xx and
+	// hijacked connections are not counted), panics the server recovered,
+	// and how long the requests took, as a histogram of LatencyBuckets
+	// (see LatencyBucket). The counters only grow (and wrap around): a
+	// reader takes differences between two reads for a window of time.
+	Classes [4]atomic.Uint32
+	Panics  atomic.Uint32
+	Latency [LatencyBuckets]atomic.Uint32
 
-	_ [SlotSize - 136]byte // room for more fields
+	_ [SlotSize - 136 - 4*4 - 4 - LatencyBuckets*4]byte // room for more fields
+}
+
+// LatencyBuckets is the number of buckets of a slot's latency histogram.
+const LatencyBuckets = 18
+
+// latencyShift sets the first bucket's bound: 2^16 ns, about 65 µs.
+const latencyShift = 16
+
+// LatencyBucket is the bucket a request of d nanoseconds falls in: bucket
+// 0 holds those under LatencyBound(0) (about 65 µs), bucket i those under
+// LatencyBound(i), twice the bound of the bucket before; the last one
+// holds everything longer (over about 4.3 s).
+func LatencyBucket(ns int64) int {
+	if ns <= 0 {
+		return 0
+	}
+	return min(bits.Len64(uint64(ns)>>latencyShift), LatencyBuckets-1)
+}
+
+// LatencyBound is the upper bound of bucket i in nanoseconds (the last
+// bucket has none: its lower bound is LatencyBound(LatencyBuckets-2)).
+func LatencyBound(i int) int64 { return 1 << (latencyShift + i) }
+
+// Observe counts a request that ended with status code after ns
+// nanoseconds: two atomic adds on the worker's own slot.
+func (s *Slot) Observe(code int, ns int64) {
+	if c := code/100 - 2; c >= 0 && c < len(s.Classes) {
+		s.Classes[c].Add(1)
+	}
+	s.Latency[LatencyBucket(ns)].Add(1)
 }
 
 // HeaderSize is the size of the board's header, before slot 0.
@@ -122,6 +162,13 @@ func (s *Slot) Reset(gen uint32, budget uint64, started int64) {
 	s.Heartbeat.Store(0)
 	s.Hijacked.Store(0)
 	s.HijackedCut.Store(0)
+	for i := range s.Classes {
+		s.Classes[i].Store(0)
+	}
+	s.Panics.Store(0)
+	for i := range s.Latency {
+		s.Latency[i].Store(0)
+	}
 	s.lineSeq.Store(0) // a worker that died writing the line left it odd
 	for i := range s.line {
 		s.line[i].Store(0)

@@ -224,3 +224,45 @@ func newBoard(t *testing.T, n int) *Board {
 	t.Cleanup(func() { b.Close() })
 	return b
 }
+
+// Observe counts by status class and latency bucket; 1xx and codes out of
+// range count in no class but still take their time.
+func TestObserve(t *testing.T) {
+	b := newBoard(t, 1)
+	s := b.Slot(0)
+	s.Reset(1, 0, 1)
+	for _, c := range []struct {
+		code int
+		ns   int64
+	}{{200, 1000}, {204, 70000}, {301, 140000}, {404, 1 << 20}, {500, 1 << 40}, {503, -5}, {101, 1}, {99, 1}, {600, 1}} {
+		s.Observe(c.code, c.ns)
+	}
+	want := [4]uint32{2, 1, 1, 2}
+	for i := range want {
+		if got := s.Classes[i].Load(); got != want[i] {
+			t.Errorf("class %dxx: %d, want %d", i+2, got, want[i])
+		}
+	}
+	wantLat := map[int]uint32{0: 5, 1: 1, 2: 1, 5: 1, LatencyBuckets - 1: 1}
+	for i := range LatencyBuckets {
+		if got := s.Latency[i].Load(); got != wantLat[i] {
+			t.Errorf("latency bucket %d: %d, want %d", i, got, wantLat[i])
+		}
+	}
+	s.Reset(2, 0, 1)
+	if s.Classes[3].Load() != 0 || s.Latency[0].Load() != 0 || s.Panics.Load() != 0 {
+		t.Error("Reset leaves the HTTP counters")
+	}
+}
+
+// A bucket holds what is under its bound and at least its predecessor's.
+func TestLatencyBucketBounds(t *testing.T) {
+	for i := range LatencyBuckets - 1 {
+		if got := LatencyBucket(LatencyBound(i) - 1); got != i {
+			t.Errorf("LatencyBucket(bound(%d)-1) = %d", i, got)
+		}
+		if got := LatencyBucket(LatencyBound(i)); got != i+1 {
+			t.Errorf("LatencyBucket(bound(%d)) = %d", i, got)
+		}
+	}
+}
