@@ -29,7 +29,7 @@ const (
 var (
 	tmuxSeq      atomic.Int64
 	reScreenReqs = regexp.MustCompile(`requests (\d[\d,]*)`)
-	reWorkerRow  = regexp.MustCompile(`^│\s*(\d+)\s+(\d+)\s+(\d+)\s`)
+	reWorkerRow  = regexp.MustCompile(`^│[\s▸]*(\d+)\s+(\d+)\s+(\d+)\s`) // ▸: the selected row
 	reTailLine   = regexp.MustCompile(`^\d\d:\d\d:\d\d [a-z-]+ +\S`)
 )
 

@@ -25,6 +25,7 @@ const (
 	retireNotReady              // not ready in time: killed
 	retireMemory                // over --max-worker-memory: a recycle
 	retireFrozen                // no heartbeat for --worker-timeout: killed
+	retireAsked                 // a user interface asked for it: a recycle
 )
 
 // killReason says why the master sent a worker SIGKILL.
@@ -37,6 +38,7 @@ const (
 	killFrozen                // frozen: asked for its stacks, then killed
 	killOverdue               // still running past --graceful-timeout after it stopped accepting
 	killDrainLimit            // more workers draining than drainLimit allows
+	killAsked                 // a user interface asked for it
 )
 
 // exitFacts is what the master knows when a worker exits.
@@ -97,7 +99,10 @@ func classifyExit(f exitFacts) exitOutcome {
 	case f.killed == killDrainLimit && !clean:
 		o = exitOutcome{kind: status.EventExited,
 			message: fmt.Sprintf("worker %d %s after %s: it had drained (%s) the longest of more workers draining than the pool allows", f.pid, how, served, drainWhy(f.reason))}
-	case f.retire == retireMemory && (clean || f.signal == syscall.SIGTERM):
+	case f.killed == killAsked:
+		o = exitOutcome{kind: status.EventExited,
+			message: fmt.Sprintf("worker %d killed as asked (%s) after %s", f.pid, how, served)}
+	case (f.retire == retireMemory || f.retire == retireAsked) && (clean || f.signal == syscall.SIGTERM):
 		o = exitOutcome{kind: status.EventRecycled, recycle: true,
 			message: fmt.Sprintf("worker %d recycled (%s) after %s%s", f.pid, f.why, served, after)}
 	case f.retire != notRetired && (clean || f.signal == syscall.SIGTERM || f.retire == retireStop):

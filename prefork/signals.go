@@ -78,6 +78,10 @@ func (m *Master) command(c status.Command) {
 		m.stop(true, "asked")
 	case status.CmdReopen:
 		m.reopenLogs()
+	case status.CmdRecycle:
+		m.recycleWorker(c.PID)
+	case status.CmdKill:
+		m.killWorker(c.PID)
 	case status.CmdAccessOn, status.CmdAccessOff:
 		m.accessShown = c.Kind == status.CmdAccessOn
 		flags := m.slotFlags()

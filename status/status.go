@@ -212,10 +212,13 @@ const (
 	CmdReopen    CommandKind = "reopen"     // reopen log files
 	CmdAccessOn  CommandKind = "access-on"  // send access-log lines to the observer
 	CmdAccessOff CommandKind = "access-off" // stop sending them (the default)
+	CmdRecycle   CommandKind = "recycle"    // worker PID drains and exits; a new one takes its place
+	CmdKill      CommandKind = "kill"       // worker PID is killed (SIGKILL); a new one takes its place
 )
 
 // Command is a request from a user interface to the master.
 type Command struct {
 	Kind    CommandKind
 	Workers int `json:",omitempty"` // CmdScale: the number of workers wanted
+	PID     int `json:",omitempty"` // CmdRecycle and CmdKill: the worker
 }

@@ -10,6 +10,11 @@ import (
 // border with the title and info in the top edge, a note in the bottom
 // edge, and lines inside (cut or padded to fit).
 func (m model) box(title, info string, lines []string, h int, focused bool, note string) string {
+	return m.boxMarked(title, info, lines, h, focused, note, -1)
+}
+
+// boxMarked is box with line mark (if any) marked in the left margin.
+func (m model) boxMarked(title, info string, lines []string, h int, focused bool, note string, mark int) string {
 	w := m.width
 	inner := max(0, w-4)
 	border, titleStyle := m.st.border, m.st.title
@@ -44,7 +49,11 @@ func (m model) box(title, info string, lines []string, h int, focused bool, note
 		if r < len(lines) {
 			line = lines[r]
 		}
-		b.WriteString("\n" + side + " " + pad(line, inner) + " " + side)
+		margin := " "
+		if r == mark {
+			margin = m.st.selected.Render("▸")
+		}
+		b.WriteString("\n" + side + margin + pad(line, inner) + " " + side)
 	}
 
 	// ╰──────────────── note ─╯

@@ -40,10 +40,15 @@ func (o *commandOrder) run(ticket uint64, f func()) {
 // send returns a command that asks the master for kind, after whatever
 // the model asked before.
 func (m *model) send(kind status.CommandKind) tea.Cmd {
+	return m.sendPID(kind, 0)
+}
+
+// sendPID is send for a command about one worker.
+func (m *model) sendPID(kind status.CommandKind, pid int) tea.Cmd {
 	master, order, ticket := m.cfg.master, m.cfg.order, m.sent
 	m.sent++
 	return func() tea.Msg {
-		order.run(ticket, func() { master.Do(status.Command{Kind: kind}) })
+		order.run(ticket, func() { master.Do(status.Command{Kind: kind, PID: pid}) })
 		return nil
 	}
 }

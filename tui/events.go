@@ -22,6 +22,9 @@ func (m model) refreshEvents() model {
 	maxDetail := max(0, m.eventsVP.Height-1)
 	var lines []string
 	for _, e := range m.events {
+		if m.problems && !isProblem(e) {
+			continue
+		}
 		lines = append(lines, m.eventLines(e, w, maxDetail)...)
 	}
 	m.eventsVP.SetContent(strings.Join(lines, "\n"))
@@ -98,4 +101,14 @@ func detailLines(detail string, n int, rest string) []string {
 	}
 	more := len(all) - (n - 1)
 	return append(all[:n-1:n-1], fmt.Sprintf("… %d more lines%s", more, rest))
+}
+
+// isProblem tells the events the problems-only view keeps: crashes (of
+// frozen workers too), failed builds and rollbacks, backoff, errors.
+func isProblem(e status.Event) bool {
+	switch e.Kind {
+	case status.EventCrashed, status.EventReloadFailed, status.EventBackoff, status.EventError:
+		return true
+	}
+	return false
 }

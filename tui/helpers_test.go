@@ -16,6 +16,7 @@ import (
 type fakeMaster struct {
 	mu        sync.Mutex
 	snap      status.Snapshot
+	full      []status.Command
 	cmds      []status.CommandKind
 	cmdCh     chan status.CommandKind // every command, if not nil
 	snapshots chan struct{}           // a token per Snapshot call, if not nil
@@ -37,6 +38,7 @@ func (f *fakeMaster) Snapshot() status.Snapshot {
 func (f *fakeMaster) Do(c status.Command) {
 	f.mu.Lock()
 	f.cmds = append(f.cmds, c.Kind)
+	f.full = append(f.full, c)
 	f.mu.Unlock()
 	if f.cmdCh != nil {
 		f.cmdCh <- c.Kind
@@ -47,6 +49,12 @@ func (f *fakeMaster) set(s status.Snapshot) {
 	f.mu.Lock()
 	f.snap = s
 	f.mu.Unlock()
+}
+
+func (f *fakeMaster) commandsFull() []status.Command {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]status.Command(nil), f.full...)
 }
 
 func (f *fakeMaster) commands() []status.CommandKind {
@@ -150,6 +158,9 @@ func keyMsg(s string) tea.KeyMsg {
 		return tea.KeyMsg{Type: tea.KeyHome}
 	case "end":
 		return tea.KeyMsg{Type: tea.KeyEnd}
+	}
+	if k, ok := keyMsgTypes[s]; ok {
+		return tea.KeyMsg{Type: k}
 	}
 	return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(s)}
 }
@@ -278,3 +289,8 @@ func fixtureHTTP(requests uint64, k int) status.HTTPStats {
 	h.Latency[main+5] = tail
 	return h
 }
+
+var keyMsgTypes = map[string]tea.KeyType{"enter": tea.KeyEnter, "esc": tea.KeyEsc, "backspace": tea.KeyBackspace}
+
+// keyMsgType is a key without runes: enter, esc, backspace.
+func keyMsgType(s string) tea.KeyMsg { return tea.KeyMsg{Type: keyMsgTypes[s]} }

@@ -27,6 +27,15 @@ type keyMap struct {
 	Clear  key.Binding
 	Help   key.Binding
 
+	Enter     key.Binding // Workers: its logs alone; Logs: matching lines alone
+	Esc       key.Binding // clears the search and the filters of the Logs pane
+	Recycle   key.Binding
+	Kill      key.Binding
+	Search    key.Binding
+	NextMatch key.Binding
+	PrevMatch key.Binding
+	Problems  key.Binding // Events: problems only; elsewhere, the build output
+
 	scale  key.Binding // help only: +/- together
 	scroll key.Binding // help only: the arrows together
 }
@@ -55,6 +64,15 @@ func defaultKeyMap() keyMap {
 		Clear:  key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "clear logs")),
 		Help:   key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
 
+		Enter:     key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "filter logs")),
+		Esc:       key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear filters")),
+		Recycle:   key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "recycle worker")),
+		Kill:      key.NewBinding(key.WithKeys("K"), key.WithHelp("K", "kill worker")),
+		Search:    key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "search logs")),
+		NextMatch: key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "next match")),
+		PrevMatch: key.NewBinding(key.WithKeys("N"), key.WithHelp("N", "prev match")),
+		Problems:  key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "problems/build")),
+
 		scale:  key.NewBinding(key.WithKeys("+", "-"), key.WithHelp("+/-", "scale")),
 		scroll: key.NewBinding(key.WithKeys("up", "down"), key.WithHelp("↑↓", "scroll")),
 	}
@@ -74,7 +92,7 @@ func attachedKeyMap() keyMap {
 // the line is cut on narrow terminals.
 func (k keyMap) ShortHelp() []key.Binding {
 	return []key.Binding{
-		k.Reload, k.scale, k.NextPane, k.Follow, k.Access, k.Stop, k.Help,
+		k.Reload, k.scale, k.NextPane, k.Search, k.Follow, k.Access, k.Stop, k.Help,
 		k.Clear, k.scroll,
 	}
 }
@@ -87,8 +105,9 @@ func (k keyMap) FullHelp() [][]key.Binding {
 	}
 	return [][]key.Binding{
 		first,
-		{k.NextPane, k.PrevPane, k.Up, k.Down},
-		{k.PageUp, k.PageDown, k.Home, k.End},
-		{k.Follow, k.Access, k.Clear, k.Help},
+		{k.NextPane, k.PrevPane, k.Up, k.Down, k.PageUp},
+		{k.PageDown, k.Home, k.End, k.Enter, k.Esc},
+		{k.Recycle, k.Kill, k.Problems, k.Search, k.NextMatch},
+		{k.PrevMatch, k.Follow, k.Access, k.Clear, k.Help},
 	}
 }

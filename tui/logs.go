@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/charmbracelet/lipgloss"
+
 	"github.com/starlight-go/starlight/status"
 )
 
@@ -14,10 +16,39 @@ const minPIDWidth = 4
 type logEntry struct {
 	line  status.LogLine
 	drawn string
+	// Whether the search matches it, for search generation matchGen.
+	matchGen int
+	match    bool
 }
 
+// streamExit marks the lines the dashboard makes of a worker's exit
+// events: they show among its lines when the Logs pane shows that worker
+// alone.
+const streamExit status.Stream = "exit"
+
+// exitKinds are the events of a worker's end.
+var exitKinds = map[status.EventKind]bool{
+	status.EventRecycled: true, status.EventHarakiri: true, status.EventExited: true, status.EventCrashed: true,
+}
+
+// exitLines are the exit events among events as log lines of their
+// workers.
+func exitLines(events []status.Event) []status.LogLine {
+	var out []status.LogLine
+	for _, e := range events {
+		if e.PID > 0 && exitKinds[e.Kind] {
+			out = append(out, status.LogLine{Time: e.Time, PID: e.PID, Stream: streamExit, Text: eventMessage(e)})
+		}
+	}
+	return out
+}
+
+// visible tells whether the Logs pane shows a line, before the search.
 func (m model) visible(l status.LogLine) bool {
-	return m.showAccess || l.Stream != status.StreamAccess
+	if m.logPID != 0 {
+		return l.PID == m.logPID && (m.showAccess || l.Stream != status.StreamAccess)
+	}
+	return l.Stream != streamExit && (m.showAccess || l.Stream != status.StreamAccess)
 }
 
 // addLogs appends new lines, dropping the oldest beyond maxLogLines.
@@ -59,21 +90,40 @@ func (m model) refreshLogs(shift int) model {
 	if redraw {
 		m.logs = append([]logEntry(nil), m.logs...) // do not draw into a slice an older model holds
 	}
+	if m.search.cur >= 0 && shift > 0 {
+		m.search.cur = max(-1, m.search.cur-shift) // the current match moved up, or went
+	}
 	marks := map[status.Stream]string{
 		status.StreamStdout: m.st.stdoutMark.Render("│"),
 		status.StreamStderr: m.st.stderrMark.Render("┃"),
 		status.StreamAccess: m.st.accessMark.Render("›"),
+		streamExit:          m.st.exitMark.Render("✕"),
 	}
 	pids := map[int]string{}
 	lines := make([]string, 0, len(m.logs))
+	m.matches = nil
+	m.lineEntry = m.lineEntry[:0:0]
+	re := m.search.re
 	for i := range m.logs {
 		e := &m.logs[i]
+		if !m.visible(e.line) {
+			continue
+		}
+		if re != nil && e.matchGen != m.search.gen {
+			e.match, e.matchGen = re.MatchString(e.line.Text), m.search.gen
+		}
+		match := re != nil && e.match
+		if re != nil && m.search.only && !match {
+			continue
+		}
+		if match {
+			m.matches = append(m.matches, len(lines))
+		}
+		m.lineEntry = append(m.lineEntry, i)
 		if redraw || e.drawn == "" {
-			e.drawn = m.drawLog(e.line, w, marks, pids)
+			e.drawn = m.drawLog(e.line, w, marks, pids, match && len(lines) == m.search.cur)
 		}
-		if m.visible(e.line) {
-			lines = append(lines, e.drawn)
-		}
+		lines = append(lines, e.drawn)
 	}
 
 	m.logsShown = len(lines)
@@ -89,7 +139,7 @@ func (m model) refreshLogs(shift int) model {
 
 // drawLog draws one line: "1234 │ text", the pid in its own colour, the
 // bar red for stderr and an arrow, dimmed text, for the access log.
-func (m model) drawLog(l status.LogLine, w int, marks map[status.Stream]string, pids map[int]string) string {
+func (m model) drawLog(l status.LogLine, w int, marks map[status.Stream]string, pids map[int]string, current bool) string {
 	pid, ok := pids[l.PID]
 	if !ok {
 		s := "·"
@@ -104,8 +154,33 @@ func (m model) drawLog(l status.LogLine, w int, marks map[status.Stream]string, 
 		mark = marks[status.StreamStdout]
 	}
 	text := truncate(l.Text, w-m.pidWidth-3)
-	if l.Stream == status.StreamAccess {
-		text = m.st.access.Render(text)
+	off := func(s string) string { return s }
+	switch l.Stream {
+	case status.StreamAccess:
+		off = render(m.st.access)
+	case streamExit:
+		off = render(m.st.muted)
 	}
-	return pid + " " + mark + " " + text
+	if re := m.search.re; re != nil {
+		on := render(m.st.match)
+		if current {
+			on = render(m.st.matchCurrent)
+		}
+		if hl, ok := highlight(text, re, on, off); ok {
+			if m.st.plain {
+				// No colours to tell them: the mark does.
+				mark = "◆"
+				if current {
+					mark = "▸"
+				}
+			}
+			return pid + " " + mark + " " + hl
+		}
+	}
+	return pid + " " + mark + " " + off(text)
+}
+
+// render is a style's Render for one string.
+func render(st lipgloss.Style) func(string) string {
+	return func(s string) string { return st.Render(s) }
 }

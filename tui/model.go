@@ -106,6 +106,14 @@ type model struct {
 
 	focus     pane
 	workerTop int // first worker row shown
+	sel       selection
+
+	logPID      int // the Logs pane shows this worker's lines alone; 0: every worker's
+	search      search
+	matches     []int // lines of the Logs pane's content the search matches
+	lineEntry   []int // the entry of m.logs each line of the Logs pane's content shows
+	confirmKill int   // the worker K asks about, until y or another key
+	problems    bool  // the Events pane shows problems only
 
 	sent       uint64 // commands sent to the master so far
 	stopAsked  bool   // q or ctrl+c pressed
@@ -145,6 +153,7 @@ func newModel(cfg modelConfig) model {
 		follow:       true,
 		eventsFollow: true,
 		focus:        paneLogs,
+		search:       search{cur: -1},
 	}
 	m.fullHelpHeight = lipgloss.Height(m.fullHelpView())
 	return m
@@ -220,11 +229,12 @@ func (m model) observe(t tickMsg) model {
 		m.events = appendCapped(m.events, t.events, maxEvents)
 	}
 	m = m.relayout() // the number of workers may have changed
+	m = m.settleSelection()
 	if len(t.events) > 0 {
 		m = m.refreshEvents()
 	}
-	if len(t.logs) > 0 {
-		m = m.addLogs(t.logs)
+	if lines := exitLines(t.events); len(t.logs) > 0 || len(lines) > 0 {
+		m = m.addLogs(append(t.logs, lines...))
 	}
 	return m
 }
@@ -279,6 +289,48 @@ func (m model) handleKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 			m.confirming = true
 			return m, nil
 		}
+	}
+	if m.confirmKill != 0 {
+		return m.confirmKey(k)
+	}
+	if m.search.typing {
+		return m.searchKey(k)
+	}
+	switch m.focus {
+	case paneWorkers:
+		if next, cmd, ok := m.workersKey(k); ok {
+			return next, cmd
+		}
+	case paneLogs:
+		if next, cmd, ok := m.logsKey(k); ok {
+			return next, cmd
+		}
+	case paneEvents:
+		if key.Matches(k, keys.Problems) {
+			m.problems = !m.problems
+			m.eventsFollow = true
+			return m.refreshEvents(), nil
+		}
+	}
+	switch {
+	case key.Matches(k, keys.Search):
+		m.focus = paneLogs
+		m.search.typing = true
+		return m, nil
+	case key.Matches(k, keys.NextMatch) && m.search.active():
+		return m.jumpMatch(+1, false), nil
+	case key.Matches(k, keys.PrevMatch) && m.search.active():
+		return m.jumpMatch(-1, false), nil
+	case key.Matches(k, keys.Esc):
+		if m.logPID != 0 || m.search.active() {
+			m.logPID = 0
+			return m.clearSearch(), nil
+		}
+		return m, nil
+	case key.Matches(k, keys.Recycle), key.Matches(k, keys.Kill):
+		return m.setFlash("select a worker in the Workers pane first (tab)"), nil
+	case key.Matches(k, keys.Problems):
+		return m.buildOutputKey()
 	}
 	switch {
 	case key.Matches(k, keys.Interrupt):

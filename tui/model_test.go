@@ -27,7 +27,8 @@ func TestKeysSendCommands(t *testing.T) {
 		{[]string{"q", "ctrl+c"}, []status.CommandKind{status.CmdStop, status.CmdForceStop}},
 		{[]string{"r+-"}, []status.CommandKind{status.CmdReload, status.CmdScaleUp, status.CmdScaleDown}},
 		{[]string{"a", "a"}, []status.CommandKind{status.CmdAccessOn, status.CmdAccessOff}},
-		{[]string{"f", "c", "tab", "?", "up", "x"}, nil},
+		{[]string{"f", "c", "tab", "?", "up", "z"}, nil},
+		{[]string{"x"}, nil}, // no worker selected: the Logs pane has the focus
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.keys, ","), func(t *testing.T) {
@@ -243,8 +244,14 @@ func TestWorkersPaneScrolls(t *testing.T) {
 
 	hs.key("tab") // focus workers
 	hs.key("down")
+	if hs.m.workerTop != 0 || hs.m.sel.pid != 1001 {
+		t.Errorf("down: top %d, selected %d; want 0 and 1001", hs.m.workerTop, hs.m.sel.pid)
+	}
+	for range rows - 1 { // the selection leaves the view at the bottom: it scrolls
+		hs.key("down")
+	}
 	if hs.m.workerTop != 1 {
-		t.Errorf("down: top %d, want 1", hs.m.workerTop)
+		t.Errorf("down %d times: top %d, want 1", rows, hs.m.workerTop)
 	}
 	hs.key("end")
 	if hs.m.workerTop != 30-rows {

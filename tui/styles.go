@@ -63,6 +63,11 @@ type styles struct {
 	stderrMark lipgloss.Style
 	accessMark lipgloss.Style
 	access     lipgloss.Style
+	exitMark   lipgloss.Style
+
+	match, matchCurrent lipgloss.Style // search matches in the Logs pane
+	selected            lipgloss.Style // the mark of the selected worker
+	banner              lipgloss.Style // a failed build, a rollback
 
 	flash, stopping lipgloss.Style
 	help            help.Styles
@@ -148,6 +153,12 @@ func newStyles(r *lipgloss.Renderer) *styles {
 		stderrMark: fg(colRed).Bold(true),
 		accessMark: fg(colFaint),
 		access:     fg(colFaint),
+		exitMark:   fg(colMuted),
+
+		match:        r.NewStyle().Foreground(colOnPill).Background(colYellow),
+		matchCurrent: r.NewStyle().Foreground(colOnPill).Background(colOrange).Bold(true),
+		selected:     fg(colAccent).Bold(true),
+		banner:       fg(colRed).Bold(true),
 
 		flash:    fg(colAccent).Bold(true),
 		stopping: fg(colRed).Bold(true),

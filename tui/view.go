@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/charmbracelet/lipgloss"
@@ -167,12 +168,18 @@ func (m model) listenersView(w int) string {
 
 func (m model) eventsBox(h int) string {
 	lines := strings.Split(m.eventsVP.View(), "\n")
-	if len(m.events) == 0 {
-		lines = []string{m.st.muted.Render("no events yet")}
-	}
 	info := ""
 	if n := len(m.events); n > 0 {
 		info = m.st.muted.Render(fmt.Sprintf("%d events", n))
+	}
+	switch {
+	case len(m.events) == 0:
+		lines = []string{m.st.muted.Render("no events yet")}
+	case m.problems && m.eventsVP.TotalLineCount() <= 1 && strings.TrimSpace(m.eventsVP.View()) == "":
+		lines = []string{m.st.good.Render("no problems") + m.st.muted.Render(" · e shows every event")}
+	}
+	if m.problems {
+		info = m.st.bad.Render("problems only") + m.st.faint.Render(" · ") + info
 	}
 	return m.box("Events", info, lines, h, m.focus == paneEvents, m.below(m.eventsVP.TotalLineCount(), m.eventsVP.YOffset, m.eventsVP.Height))
 }
@@ -182,7 +189,12 @@ func (m model) logsBox(h int) string {
 	lines := strings.Split(m.logsVP.View(), "\n")
 	if m.logsShown == 0 {
 		msg := "no output yet"
-		if len(m.logs) > 0 {
+		switch {
+		case m.search.only:
+			msg = "no line matches: esc shows them all"
+		case m.logPID != 0:
+			msg = fmt.Sprintf("nothing from worker %d yet: enter in Workers or esc shows every worker's", m.logPID)
+		case len(m.logs) > 0:
 			msg = "only access log lines so far: a shows them"
 		}
 		lines = []string{st.muted.Render(msg)}
@@ -196,7 +208,17 @@ func (m model) logsBox(h int) string {
 		access = st.muted.Render("access ") + st.text.Render("shown")
 	}
 	info := follow + st.faint.Render(" · ") + access
+	if m.logPID != 0 {
+		info = st.accent.Render("worker "+strconv.Itoa(m.logPID)+" only") + st.faint.Render(" · ") + info
+	}
 	note := m.below(m.logsVP.TotalLineCount(), m.logsVP.YOffset, m.logsVP.Height)
+	if s := m.searchNote(); s != "" {
+		if note != "" {
+			note = s + st.faint.Render(" · ") + note
+		} else {
+			note = s
+		}
+	}
 	if m.droppedLogs > 0 {
 		d := st.warn.Render(fmt.Sprintf("%s lines dropped", thousands(m.droppedLogs)))
 		if note != "" {
@@ -224,9 +246,17 @@ func (m model) fullHelpView() string {
 	if full := uncut.FullHelpView(groups); m.help.Width == 0 || lipgloss.Width(full) <= m.help.Width {
 		return full
 	}
-	// Too narrow for the columns side by side: two rows of them.
-	half := (len(groups) + 1) / 2
-	return m.help.FullHelpView(groups[:half]) + "\n" + m.help.FullHelpView(groups[half:])
+	// Too narrow for the columns side by side: rows of as many as fit.
+	var rows []string
+	for start := 0; start < len(groups); {
+		end := start + 1
+		for end < len(groups) && lipgloss.Width(uncut.FullHelpView(groups[start:end+1])) <= m.help.Width {
+			end++
+		}
+		rows = append(rows, m.help.FullHelpView(groups[start:end]))
+		start = end
+	}
+	return strings.Join(rows, "\n")
 }
 
 // footerView is one line of short help, after what is going on if anything
@@ -244,6 +274,11 @@ func (m model) footerView() string {
 	switch {
 	case m.confirming:
 		status = st.stopping.Render("■ stop the server? y stops it, any other key cancels")
+	case m.confirmKill != 0:
+		return " " + st.stopping.Render(fmt.Sprintf("kill worker %d with SIGKILL? its requests in flight are cut", m.confirmKill)) +
+			st.muted.Render("  y/n")
+	case m.search.typing:
+		return " " + m.searchPrompt(m.width-2)
 	case m.forceAsked:
 		status = st.stopping.Render("■ stopping now…")
 	case (m.stopAsked || m.snap.Stopping) && m.cfg.attached:

@@ -269,7 +269,11 @@ func (m model) workersBox(h int) string {
 			scroll += m.st.accent.Render(" ↓")
 		}
 	}
-	return m.box(title, info, lines, h, m.focus == paneWorkers, scroll)
+	mark := -1
+	if i := m.selectedIndex(); m.focus == paneWorkers && i >= top && i < end {
+		mark = 1 + i - top // under the column titles
+	}
+	return m.boxMarked(title, info, lines, h, m.focus == paneWorkers, scroll, mark)
 }
 
 // tableRows is how many workers a workers pane h rows high shows: all but
