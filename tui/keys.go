@@ -92,7 +92,7 @@ func attachedKeyMap() keyMap {
 // the line is cut on narrow terminals.
 func (k keyMap) ShortHelp() []key.Binding {
 	return []key.Binding{
-		k.Reload, k.scale, k.NextPane, k.Search, k.Follow, k.Access, k.Stop, k.Help,
+		k.Reload, k.scale, k.NextPane, k.Follow, k.Access, k.Stop, k.Help, k.Search,
 		k.Clear, k.scroll,
 	}
 }
