@@ -326,6 +326,18 @@ func TestControlBadClientsDoNotDelayMaster(t *testing.T) {
 		return c
 	}
 	hello := `{"protocol":"starlight-control","version":1}` + "\n"
+	// A client of another protocol version is told so, in the server's
+	// own version's terms.
+	other := dial()
+	other.Write([]byte(`{"protocol":"starlight-control","version":99,"starlight":"9.9"}` + "\n"))
+	other.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var answer control.Hello
+	if err := control.NewReader(other).Read(&answer); err != nil {
+		t.Fatalf("hello of version 99: %v", err)
+	}
+	if answer.Version != control.Version || !strings.Contains(answer.Error, "version 99 (starlight 9.9)") {
+		t.Errorf("hello of version 99 answered %+v", answer)
+	}
 	silent := dial()
 	_ = silent
 	garbage := dial()
@@ -347,10 +359,11 @@ func TestControlBadClientsDoNotDelayMaster(t *testing.T) {
 	stalled := dial()
 	stalled.SetReadBuffer(4096)
 	stalled.Write([]byte(hello + `{"op":"watch","history":true}` + "\n"))
-	// Flood the log the stalled client watches: far more lines than
-	// its queue and its socket hold (20,000 lines of 1 kB).
-	for range 4 {
-		mustFetch(t, s.client, "http://"+s.addr+"/log?n=5000&size=1000")
+	// Flood the log the stalled client watches: far more lines than its
+	// queue and its socket hold (10,000 lines of 100 bytes; not so much
+	// that the master's own log, which the test reads, drops lines).
+	for range 2 {
+		mustFetch(t, s.client, "http://"+s.addr+"/log?n=5000&size=100")
 	}
 
 	for round := range 3 {
@@ -371,6 +384,8 @@ func TestControlBadClientsDoNotDelayMaster(t *testing.T) {
 		}
 		s.waitPool(t, n+1, startTimeout)
 	}
+	// The client that never read was dropped, and said so.
+	s.waitLog(t, 10*time.Second, regexp.MustCompile(`control socket: dropped a client that did not keep up`))
 	if d := statusJSON(t, "", "--control", ctlPath); len(d.Workers) != 4 {
 		t.Errorf("status with bad clients connected: %d workers, want 4", len(d.Workers))
 	}

@@ -35,6 +35,10 @@ const (
 	controlHelloTimeout  = 5 * time.Second // for a client's Hello
 	controlWriteTimeout  = 5 * time.Second // for one frame to a client
 	controlSnapEvery     = 250 * time.Millisecond
+	// What a frame carries of a log line and of an event's detail: the
+	// rest is cut, so that a frame stays under control.MaxFrame.
+	controlMaxText   = 64 << 10
+	controlMaxDetail = 256 << 10
 )
 
 // ControlNone is the --control value that turns the socket off.
@@ -64,6 +68,7 @@ type controlSocket struct {
 
 // controlClient is one connection.
 type controlClient struct {
+	m        *Master
 	conn     *net.UnixConn
 	out      chan control.Message
 	gone     chan struct{}
@@ -85,7 +90,9 @@ func (c *controlClient) close() {
 func (c *controlClient) send(msg control.Message) {
 	select {
 	case c.out <- msg:
+	case <-c.gone:
 	default:
+		c.m.note(fmt.Errorf("control socket: dropped a client that did not keep up (%d frames queued)", controlQueue))
 		c.close()
 	}
 }
@@ -305,7 +312,7 @@ func (s *controlServer) serve(conn *net.UnixConn) {
 	}
 	conn.SetReadDeadline(time.Time{})
 
-	c := &controlClient{conn: conn, out: make(chan control.Message, controlQueue), gone: make(chan struct{})}
+	c := &controlClient{m: m, conn: conn, out: make(chan control.Message, controlQueue), gone: make(chan struct{})}
 	s.mu.Lock()
 	if s.closed || len(s.clients) >= controlMaxClients {
 		s.mu.Unlock()
@@ -463,6 +470,9 @@ func (s *controlServer) watch(c *controlClient, req control.Request) {
 // Event keeps an event for clients to come and sends it to those
 // watching. It never blocks.
 func (s *controlServer) Event(e status.Event) {
+	if len(e.Detail) > controlMaxDetail {
+		e.Detail = e.Detail[:controlMaxDetail] + " [cut at 256 KiB]"
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.events.push(e)
@@ -480,6 +490,9 @@ func (s *controlServer) Event(e status.Event) {
 // Log keeps a worker's log line (access lines are not kept) and sends
 // it to the clients watching. It never blocks.
 func (s *controlServer) Log(l status.LogLine) {
+	if len(l.Text) > controlMaxText {
+		l.Text = l.Text[:controlMaxText] + " [cut at 64 KiB]"
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if l.Stream != status.StreamAccess {
