@@ -304,8 +304,7 @@ type scanner struct {
 	upgrade bool
 
 	// The field line being read.
-	field  int // index of the matched name, or -1
-	names  []string
+	field  int    // index of the matched name, or -1
 	cand   uint64 // names still matching
 	npos   int    // bytes of the name so far
 	vphase uint8  // value sub-state (Content-Length digits, TE list)
@@ -327,20 +326,16 @@ type scanner struct {
 	headAt   int
 	headEnd  bool // the head of the current message has ended (a body follows)
 	headPrev bool // it ended before the bytes being scanned
-	lined    bool // the request line was read whole
+	// Where the request line began and where its CR is, in the bytes
+	// being scanned (-1: not in them), for the access log of a refusal.
+	lineAt int
+	lineTo int
 
 	msgs uint64 // messages scanned whole
-
-	// The request line's first bytes, for the access log of a refusal.
-	reqLine [lineKeep]byte
-	reqN    int
 }
 
-// lineKeep is how much of a refused request's line the access log shows.
-const lineKeep = 256
-
 func newScanner(lim limits) scanner {
-	return scanner{lim: lim, cl: -1, field: -1, msgAt: -1, headAt: -1}
+	return scanner{lim: lim, cl: -1, field: -1, msgAt: -1, headAt: -1, lineAt: -1, lineTo: -1}
 }
 
 // verdict is what scan found wrong, and where.
@@ -368,6 +363,7 @@ func (s *scanner) scan(p []byte) verdict {
 	}
 	s.msgAt = -1
 	s.headAt = -1
+	s.lineAt, s.lineTo = -1, -1
 	s.headPrev = s.headEnd // the head went to net/http with earlier bytes
 	r, at := s.run(p)
 	if r == ruleNone {
@@ -409,6 +405,7 @@ func (s *scanner) run(p []byte) (rule, int) {
 				s.st = stMethod
 				s.mcand = 3 // CONNECT and OPTIONS still possible
 				s.lineLen = 0
+				s.lineAt = i
 				i--
 			default:
 				return ruleMethod, i
@@ -433,7 +430,6 @@ func (s *scanner) run(p []byte) (rule, int) {
 						s.method = mOptions
 					}
 					s.mpos = j - i
-					s.keep(p[i : j+1])
 					if r := s.lineBytes(j - i + 1); r != ruleNone {
 						return r, j
 					}
@@ -477,7 +473,6 @@ func (s *scanner) run(p []byte) (rule, int) {
 				}
 				if n := j - i; n > 0 {
 					s.tlen += n
-					s.keep(p[i:j])
 					if r := s.lineBytes(n); r != ruleNone {
 						return r, j - 1
 					}
@@ -525,12 +520,11 @@ func (s *scanner) run(p []byte) (rule, int) {
 			if s.vpos == 0 && len(p)-i > 8 && p[i+8] == '\r' {
 				// The fast path: HTTP/1.1 or HTTP/1.0, and CR.
 				if v := string(p[i : i+8]); v == "HTTP/1.1" || v == "HTTP/1.0" {
-					s.keep(p[i : i+8])
 					if r := s.lineBytes(8); r != ruleNone {
 						return r, i + 8
 					}
 					s.major, s.minor, s.vpos = '1', p[i+7], 8
-					s.lined = true
+					s.lineTo = i + 8
 					s.st = stLineLF
 					i += 8
 					continue
@@ -543,7 +537,7 @@ func (s *scanner) run(p []byte) (rule, int) {
 				if s.major != '1' {
 					return ruleVersionUnsupported, i
 				}
-				s.lined = true
+				s.lineTo = i
 				s.st = stLineLF
 				continue
 			}
@@ -588,12 +582,7 @@ func (s *scanner) run(p []byte) (rule, int) {
 				s.lineLen = 0
 				s.npos = 0
 				s.field = -1
-				if s.trailer {
-					s.names = trailerForbidden
-				} else {
-					s.names = headNames
-				}
-				s.cand = 1<<len(s.names) - 1
+				s.cand = 1<<len(s.names()) - 1
 				s.st = stName
 				i--
 			}
@@ -611,7 +600,7 @@ func (s *scanner) run(p []byte) (rule, int) {
 						return ruleFieldTooLarge, j
 					}
 					s.npos = j - i
-					s.field = match(s.names, p[i:j])
+					s.field = match(s.names(), p[i:j])
 					if r := s.fieldStart(); r != ruleNone {
 						return r, j
 					}
@@ -646,9 +635,10 @@ func (s *scanner) run(p []byte) (rule, int) {
 			}
 			if s.cand != 0 {
 				c := lower(b)
+				names := s.names()
 				for m := s.cand; m != 0; m &= m - 1 {
 					k := bits.TrailingZeros64(m)
-					if n := s.names[k]; s.npos >= len(n) || n[s.npos] != c {
+					if n := names[k]; s.npos >= len(n) || n[s.npos] != c {
 						s.cand &^= 1 << k
 					}
 				}
@@ -761,25 +751,12 @@ func (s *scanner) run(p []byte) (rule, int) {
 	return ruleNone, 0
 }
 
-// lineByte counts a byte of the request line against its limit, and
-// keeps it for the access log.
+// lineByte counts a byte of the request line against its limit.
 func (s *scanner) lineByte(b byte) rule {
 	if b == '\r' || b == '\n' {
 		return ruleNone
 	}
-	if s.reqN < lineKeep {
-		s.reqLine[s.reqN] = b
-		s.reqN++
-	}
 	return s.lineBytes(1)
-}
-
-// keep keeps bytes of the request line for the access log, as far as
-// there is room.
-func (s *scanner) keep(b []byte) {
-	if s.reqN < lineKeep {
-		s.reqN += copy(s.reqLine[s.reqN:], b)
-	}
 }
 
 func (s *scanner) lineBytes(n int) rule {
@@ -833,12 +810,20 @@ func (s *scanner) fieldByte() rule {
 func (s *scanner) nameEnd() rule {
 	for m := s.cand; m != 0; m &= m - 1 {
 		k := bits.TrailingZeros64(m)
-		if len(s.names[k]) == s.npos {
+		if len(s.names()[k]) == s.npos {
 			s.field = k
 			break
 		}
 	}
 	return s.fieldStart()
+}
+
+// names are the fields the scanner looks for in the section it reads.
+func (s *scanner) names() []string {
+	if s.trailer {
+		return trailerForbidden
+	}
+	return headNames
 }
 
 // match returns the index of name in names (lower case), or -1.
@@ -1054,8 +1039,7 @@ func (s *scanner) end() {
 	s.hosts, s.cl, s.chunked, s.te, s.upgrade = 0, -1, false, false, false
 	s.field = -1
 	s.remain, s.csize, s.cdig = 0, 0, 0
-	s.begun, s.msgAt, s.headAt, s.headEnd, s.headPrev, s.lined = false, -1, -1, false, false, false
-	s.reqN = 0
+	s.begun, s.msgAt, s.headAt, s.headEnd, s.headPrev = false, -1, -1, false, false
 }
 
 // chunkByte follows a chunk-size line: 1*HEXDIG, then extensions
@@ -1187,13 +1171,13 @@ func (s *scanner) chunkByte(b byte) rule {
 	return ruleNone
 }
 
-// requestLine is the refused request's line as far as it was read, or
-// "" if it was not read whole or is too long to show.
-func (s *scanner) requestLine() []byte {
-	if !s.lined || s.reqN >= lineKeep {
+// requestLine is the refused request's line when p, the bytes scanned
+// last, hold it whole; else nil.
+func (s *scanner) requestLine(p []byte) []byte {
+	if s.lineAt < 0 || s.lineTo < s.lineAt || s.lineTo > len(p) {
 		return nil
 	}
-	return s.reqLine[:s.reqN]
+	return p[s.lineAt:s.lineTo]
 }
 
 // refusalResponses are the answers to refusals, one per rule, made once.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -257,6 +258,65 @@ func BenchmarkScanner(b *testing.B) {
 				if v := sc.scan(req); v.rule != ruleNone {
 					b.Fatal(v.rule)
 				}
+			}
+		})
+	}
+}
+
+// benchServeLenient serves as a worker does but without the scanner (the
+// listener net/http gets is the bare one), to measure what the scanner
+// costs a request.
+func benchServeLenient(b *testing.B) string {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := benchServer(b, benchHello, false)
+	go s.tracker.run(s.set.timeout, s.set.keepaliveTimeout)
+	go s.srv.Serve(ln)
+	b.Cleanup(func() {
+		s.srv.Close()
+		close(s.tracker.stop)
+	})
+	return ln.Addr().String()
+}
+
+// BenchmarkStrictLoopback is BenchmarkLoopbackKeepalive and
+// BenchmarkLoopbackClose for the worker with and without the scanner.
+func BenchmarkStrictLoopback(b *testing.B) {
+	for _, strict := range []bool{false, true} {
+		name := "lenient"
+		serve := benchServeLenient
+		if strict {
+			name = "strict"
+			serve = func(b *testing.B) string { return benchServe(b, true) }
+		}
+		b.Run("keepalive/"+name, func(b *testing.B) {
+			c, err := net.Dial("tcp", serve(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			br := bufio.NewReader(c)
+			benchRoundTrip(b, c, br, benchReq)
+			b.ReportAllocs()
+			for b.Loop() {
+				benchRoundTrip(b, c, br, benchReq)
+			}
+		})
+		b.Run("close/"+name, func(b *testing.B) {
+			addr := serve(b)
+			br := bufio.NewReaderSize(nil, 4096)
+			b.ReportAllocs()
+			for b.Loop() {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					b.Fatal(err)
+				}
+				br.Reset(c)
+				benchRoundTrip(b, c, br, benchReqClose)
+				c.Close()
 			}
 		})
 	}

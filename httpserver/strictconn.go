@@ -66,9 +66,10 @@ type strictConn struct {
 	info connInfo
 	sc   scanner
 
-	began   bool  // the connection's first bytes were read
-	pending rule  // refused; the answer waits for net/http's next read of a request
-	failed  error // what every read returns from now on
+	began   bool   // the connection's first bytes were read
+	pending rule   // refused; the answer waits for net/http's next read of a request
+	line    string // the refused request's line, when it came whole in the read that found the refusal
+	failed  error  // what every read returns from now on
 }
 
 // strictRFConn keeps the sendfile and splice path of net/http's
@@ -190,6 +191,9 @@ func (c *strictConn) Read(p []byte) (int, error) {
 			return v.cut, c.failed
 		}
 		c.pending = v.rule
+		if l := c.sc.requestLine(p[:n]); l != nil {
+			c.line = string(l) // for the access log
+		}
 		if v.cut > 0 {
 			return v.cut, nil
 		}
@@ -206,7 +210,7 @@ func (c *strictConn) refuse() error {
 	c.Conn.Write(refusalResponses[r])
 	c.s.logRefusal(r, c.RemoteAddr())
 	if c.s.access != nil && (c.s.slot == nil || c.s.slot.Flags.Load()&scoreboard.FlagAccessLog != 0) {
-		c.s.access.refused(c.RemoteAddr(), c.sc.requestLine(), rules[r].status, time.Now())
+		c.s.access.refused(c.RemoteAddr(), c.line, rules[r].status, time.Now())
 	}
 	// Closing with unread bytes (the rest of the refused request) would
 	// reset the connection, and the client might lose the answer: close
@@ -294,7 +298,7 @@ func (s *server) logRefusal(r rule, remote net.Addr) {
 
 // refused writes the access-log line of a refused request: the request
 // line if it was read whole, else "-", and no size, referer or agent.
-func (a *accessLog) refused(remote net.Addr, line []byte, status int, t time.Time) {
+func (a *accessLog) refused(remote net.Addr, line string, status int, t time.Time) {
 	bp := linePool.Get().(*[]byte)
 	b := (*bp)[:0]
 	host := "-"
@@ -314,7 +318,7 @@ func (a *accessLog) refused(remote net.Addr, line []byte, status int, t time.Tim
 	if len(line) == 0 {
 		b = append(b, '-')
 	} else {
-		b = appendEscaped(b, string(line))
+		b = appendEscaped(b, line)
 	}
 	b = append(b, "\" "...)
 	b = strconv.AppendInt(b, int64(status), 10)
