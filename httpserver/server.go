@@ -189,9 +189,10 @@ func (s *server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	s.active.Add(1)
 	n := s.begun.Add(1)
-	// With keep-alive off every response closes: say so, or net/http
-	// answers an HTTP/1.0 request asking for keep-alive with keep-alive.
-	closing := s.draining.Load() || (s.set.maxKeepaliveReqs == 1 && r.ProtoMajor < 2)
+	// With keep-alive off every response closes: say so to HTTP/1.0, or
+	// net/http answers a request asking for keep-alive with keep-alive
+	// (to HTTP/1.1 it says close itself; HTTP/2 is not closed for it).
+	closing := s.draining.Load() || (s.set.maxKeepaliveReqs == 1 && r.ProtoMajor == 1 && r.ProtoMinor == 0)
 	if b := s.set.budget; b > 0 && n >= b {
 		closing = true
 		if n == b {

@@ -194,16 +194,18 @@ const (
 	highs = 0x8080808080808080
 )
 
-// plainRun returns how many bytes at the start of p, in whole 8-byte
-// words, are plain field-value bytes: none below 0x20 (HTAB included, left
-// to the byte loop) and no DEL. Bytes from 0x80 (obs-text) pass.
+// plainRun returns how many bytes at the start of p are plain
+// field-value bytes: none below 0x20 (HTAB included, left to the byte
+// loop) and no DEL; bytes from 0x80 (obs-text) pass. It looks at 8 bytes
+// at a time: in a word holding one that is not plain, the lowest flagged
+// byte is the first such (a borrow only runs upward from it).
 func plainRun(p []byte) int {
 	n := 0
 	for len(p)-n >= 8 {
 		w := binary.LittleEndian.Uint64(p[n:])
 		d := w ^ (0x7f * ones)
-		if ((w-0x20*ones)&^w|(d-ones)&^d)&highs != 0 {
-			break
+		if m := ((w-0x20*ones)&^w | (d-ones)&^d) & highs; m != 0 {
+			return n + bits.TrailingZeros64(m)>>3
 		}
 		n += 8
 	}

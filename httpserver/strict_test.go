@@ -222,21 +222,21 @@ func TestREADMEListsRules(t *testing.T) {
 	}
 }
 
-// plainRun passes whole words of value bytes and stops at the word
-// holding a control character or DEL.
+// plainRun counts the plain bytes before the first control character or
+// DEL, wherever it is in the word, and stops before a partial word.
 func TestPlainRun(t *testing.T) {
 	for c := 0; c < 256; c++ {
 		b := byte(c)
 		plain := b >= 0x20 && b != 0x7f
-		for pos := 0; pos < 8; pos++ {
-			p := []byte("abcdefghABCDEFGH")
-			p[8+pos] = b
-			want := 8
+		for pos := 0; pos < 16; pos++ {
+			p := []byte("abcdefghABCDEFGHxyz")
+			p[pos] = b
+			want := pos
 			if plain {
 				want = 16
 			}
 			if got := plainRun(p); got != want {
-				t.Fatalf("byte %#x at %d of the second word: %d, want %d", b, pos, got, want)
+				t.Fatalf("byte %#x at %d: %d, want %d", b, pos, got, want)
 			}
 		}
 	}
