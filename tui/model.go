@@ -269,15 +269,22 @@ func (m model) handleKeys(runes []rune) (tea.Model, tea.Cmd) {
 
 func (m model) handleKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 	keys := m.keys
-	if m.cfg.attached {
-		if m.confirming {
-			m.confirming = false
-			if k.String() == "y" || k.String() == "Y" {
-				m.stopAsked = true
-				return m, m.send(status.CmdStop)
-			}
-			return m.setFlash("the server runs on"), nil
+	if m.cfg.attached && m.confirming {
+		m.confirming = false
+		if k.String() == "y" || k.String() == "Y" {
+			m.stopAsked = true
+			return m, m.send(status.CmdStop)
 		}
+		return m.setFlash("the server runs on"), nil
+	}
+	if m.confirmKill != 0 {
+		return m.confirmKey(k)
+	}
+	if m.search.typing {
+		return m.searchKey(k)
+	}
+	if m.cfg.attached {
+		// q and ctrl+c detach; Q asks before it stops the server.
 		switch {
 		case key.Matches(k, keys.Stop), key.Matches(k, keys.Interrupt):
 			m.detached = true
@@ -289,12 +296,6 @@ func (m model) handleKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 			m.confirming = true
 			return m, nil
 		}
-	}
-	if m.confirmKill != 0 {
-		return m.confirmKey(k)
-	}
-	if m.search.typing {
-		return m.searchKey(k)
 	}
 	switch m.focus {
 	case paneWorkers:
