@@ -122,6 +122,16 @@ func BenchmarkHandler(b *testing.B) {
 		s := benchServer(b, benchHello, true)
 		run(b, s, s.connContext(context.Background(), nil))
 	})
+	// --request-timeout and --log-slow on: a context of the request's own
+	// under net/http's (a cancelCtx, as net/http gives each request).
+	b.Run("wrapper+request-timeout+log-slow", func(b *testing.B) {
+		s := benchServer(b, benchHello, false)
+		s.set.requestTimeout, s.set.logSlow = 30*time.Second, 10*time.Second
+		s.watchRequests()
+		parent, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		run(b, s, s.connContext(parent, nil))
+	})
 }
 
 // benchServe serves on a loopback listener until the benchmark ends: with
