@@ -75,6 +75,7 @@ type server struct {
 	active   atomic.Int64  // requests in flight, not counting hijacked ones
 	hung     atomic.Int64  // of those, ones that ignored --request-timeout past the grace
 	draining atomic.Bool
+	cut      atomic.Bool // the grace period ran out: requests still in flight are cut
 
 	hijack      hijackSet    // connections the app took over (drain.go)
 	hijackCount atomic.Int64 // how many of them are open
@@ -279,8 +280,12 @@ func (s *server) finish(w *response, r *http.Request, start time.Time) {
 			if p != nil {
 				code = http.StatusInternalServerError // cut short by a panic
 			}
-			s.slot.Observe(code, int64(time.Since(start)))
-			s.slot.End(w.onRecord)
+			if s.cut.Load() {
+				s.slot.Abandon(w.onRecord) // counted in Cut
+			} else {
+				s.slot.Observe(code, int64(time.Since(start)))
+				s.slot.End(w.onRecord)
+			}
 		}
 	}
 	// net/http writes out what is buffered once the handler returns:
@@ -393,8 +398,11 @@ func (s *server) shutdown(grace time.Duration) {
 	defer cancel()
 	if err := s.srv.Shutdown(ctx); err != nil {
 		// Out of time: what is still in flight is cut, and the master
-		// says so when it reaps this worker.
-		if n := s.active.Load(); n > 0 && s.slot != nil {
+		// says so when it reaps this worker. A cut request's handler
+		// that returns later does not count as served (Abandon).
+		s.cut.Store(true)
+		n := s.active.Load()
+		if n > 0 && s.slot != nil {
 			s.slot.Cut.Store(int32(n))
 		}
 		s.srv.Close()

@@ -173,11 +173,9 @@ func (m *Master) reaped(e exitMsg) {
 	slot := m.board.Slot(p.slot)
 	reqs := slot.Requests.Load()
 	// Requests begun and never ended (the worker was killed), or cut when
-	// its grace period ran out.
+	// its grace period ran out (their handlers, if they returned, did not
+	// count them as served).
 	inFlight := max(slot.Active.Load(), slot.Cut.Load())
-	if cut := uint64(slot.Cut.Load()); cut > 0 && reqs >= cut {
-		reqs -= cut // the cut requests' handlers ended after the cut: not served
-	}
 	// Connections the app took over and still held (the worker was
 	// killed), or closed when its grace period ran out.
 	hijacked := max(slot.Hijacked.Load(), slot.HijackedCut.Load())

@@ -214,11 +214,17 @@ func (s *Slot) Begin(method, path string, now int64) bool {
 // start time takes the request off record; the line stays until the next
 // one replaces it, and readers ignore it meanwhile.
 func (s *Slot) End(onRecord bool) uint64 {
+	s.Abandon(onRecord)
+	return s.Requests.Add(1)
+}
+
+// Abandon records the end of a request that does not count as served: its
+// handler returned after the worker's grace period had cut it (Cut).
+func (s *Slot) Abandon(onRecord bool) {
 	if onRecord {
 		s.ReqStart.Store(0)
 	}
 	s.Active.Add(-1)
-	return s.Requests.Add(1)
 }
 
 // InFlight returns the request on record ("GET /path") and when it
