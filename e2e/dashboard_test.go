@@ -53,11 +53,24 @@ type dashboard struct {
 // remain.
 func startDashboard(t *testing.T, width, height int, args ...string) *dashboard {
 	t.Helper()
+	return startDashboardApp(t, width, height, "", nil, args...)
+}
+
+// startDashboardApp is startDashboard for app (the test app if empty),
+// with env set for starlight.
+func startDashboardApp(t *testing.T, width, height int, app string, env []string, args ...string) *dashboard {
+	t.Helper()
 	d, dir := newDashboard(t)
+	if app != "" {
+		d.app = app
+	}
 	for attempt := 1; ; attempt++ {
 		d.session("dash" + itoa(attempt))
 		argv := append([]string{d.bin, "--workers", "2", "-l", d.addr}, args...)
 		argv = append(argv, d.app)
+		if len(env) > 0 {
+			argv = append(append([]string{"env"}, env...), argv...)
+		}
 		// The pane's shell records starlight's exit status: tmux leaves
 		// #{pane_dead_status} empty for a status of 0.
 		d.status = filepath.Join(dir, d.name+".status")
@@ -65,7 +78,11 @@ func startDashboard(t *testing.T, width, height int, args ...string) *dashboard 
 			"-x", itoa(width), "-y", itoa(height),
 			shellJoin(argv)+"; echo $? >"+shellJoin([]string{d.status}))
 		var err error
-		up := poll(startTimeout, func() bool {
+		timeout := startTimeout
+		if app != "" {
+			timeout = liveStartTimeout // it may be built first
+		}
+		up := poll(timeout, func() bool {
 			if dead, _ := d.paneDead(); dead {
 				return true
 			}
@@ -82,7 +99,7 @@ func startDashboard(t *testing.T, width, height int, args ...string) *dashboard 
 			t.Fatalf("starlight exited (status %d) before it served; its screen:\n%s", status, screen)
 		}
 		if !up {
-			t.Fatalf("starlight does not serve after %s (%v); its screen:\n%s", startTimeout, err, d.screen())
+			t.Fatalf("starlight does not serve after %s (%v); its screen:\n%s", timeout, err, d.screen())
 		}
 		return d
 	}

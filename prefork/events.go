@@ -73,7 +73,15 @@ func (m *Master) publish() {
 	}
 	m.view.target = m.target
 	m.view.build = m.appPath(m.binary)
-	m.view.reloading = m.roll != nil || m.building != nil
+	reloading := m.roll != nil || m.building != nil
+	switch {
+	case !reloading:
+		m.view.reloadGen, m.view.reloadSince = 0, time.Time{}
+	case !m.view.reloading || m.view.reloadGen != m.lastGen:
+		m.view.reloadGen, m.view.reloadSince = m.lastGen, time.Now()
+	}
+	m.view.reloading = reloading
+	m.view.building = m.building != nil
 	m.view.stopping = m.stopping != running
 	m.view.halted, m.view.haltReason = m.halted, m.haltReason
 	m.mu.Unlock()
@@ -117,6 +125,10 @@ func (m *Master) snapshot() (status.Snapshot, uint64) {
 		Halted:     v.halted,
 		HaltReason: v.haltReason,
 		HTTP:       v.retiredHTTP,
+
+		ReloadGen:   v.reloadGen,
+		ReloadSince: v.reloadSince,
+		Building:    v.building,
 	}
 	for _, l := range m.listeners {
 		s.Listeners = append(s.Listeners, l.url)

@@ -57,7 +57,12 @@ type exitFacts struct {
 	returned  bool   // its Serve returned nil
 	ready     bool   // it had served
 	grace     time.Duration
+	request   string // the oldest request in flight and for how long: "GET /x for 1.2s"
 }
+
+// crashContextLines bounds the lines of a worker's stderr a crash event
+// carries: a panic's message and the top frames of its stack.
+const crashContextLines = 12
 
 // exitOutcome is what an exit means: the event to report, and whether it
 // counts as a crash (crash counter, backoff) or a recycle.
@@ -140,6 +145,12 @@ func classifyExit(f exitFacts) exitOutcome {
 	}
 	if f.inFlight > 0 {
 		o.message += fmt.Sprintf("; %s in flight cut", plural(f.inFlight, "request"))
+		switch {
+		case f.request != "" && f.inFlight == 1:
+			o.message += " (" + f.request + ")"
+		case f.request != "":
+			o.message += " (the oldest: " + f.request + ")"
+		}
 	}
 	if f.hijacked > 0 {
 		o.message += fmt.Sprintf("; %s (websockets) cut", plural(f.hijacked, "hijacked connection"))
@@ -189,6 +200,9 @@ func (m *Master) reaped(e exitMsg) {
 	if e.status.Signaled() {
 		f.signal = e.status.Signal()
 	}
+	if line, start := slot.InFlight(); line != "" && slot.Active.Load() > 0 {
+		f.request = fmt.Sprintf("%s for %s", line, now.Sub(time.Unix(0, start)).Round(time.Millisecond))
+	}
 	slot.State.Store(scoreboard.Free)
 	slot.PID.Store(0)
 	m.freeSlots = append(m.freeSlots, p.slot)
@@ -215,12 +229,18 @@ func (m *Master) reaped(e exitMsg) {
 		m.view.crashes++
 	}
 	m.mu.Unlock()
-	if p.killed == killFrozen {
+	switch {
+	case p.killed == killFrozen:
 		// The stacks went to the log with the rest of the worker's
 		// stderr: the event carries them for a dashboard, not twice.
 		ev.Detail = p.words.stacks()
 		m.report(ev, false)
-	} else {
+	case o.crashed && wasReady:
+		// What it wrote last (a panic and the top of its stack) went to
+		// the log likewise.
+		ev.Detail = p.words.crashLines(crashContextLines)
+		m.report(ev, false)
+	default:
 		m.emit(ev)
 	}
 	if !o.crashed || m.stopping > 0 {

@@ -123,6 +123,11 @@ type view struct {
 
 	// What the exited workers' requests came to.
 	retiredHTTP status.HTTPStats
+	// The reload under way: the generation built or rolled out, since
+	// when, and whether it is still being built.
+	reloadGen   int
+	reloadSince time.Time
+	building    bool
 }
 
 type procView struct {

@@ -249,7 +249,7 @@ func (m *Master) watchWorker(p *proc, cmd *exec.Cmd, ps *workerPipes) {
 	// that its last words come before the news of its end.
 	var pumps sync.WaitGroup
 	pumps.Go(func() { pump(ps.outR, outSink, lineTo(status.StreamStdout), nil) })
-	pumps.Go(func() { pump(ps.errR, errSink, lineTo(status.StreamStderr), p.words.keep) })
+	pumps.Go(func() { pump(ps.errR, errSink, lineTo(status.StreamStderr), m.stderrTap(p)) })
 	if ps.accR != nil {
 		go pump(ps.accR, m.accessw, lineTo(status.StreamAccess), nil)
 	}

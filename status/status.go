@@ -143,6 +143,12 @@ type Snapshot struct {
 	// HTTP is what the requests of every worker, past and present, came
 	// to.
 	HTTP HTTPStats
+
+	// The reload under way (Reloading): the generation it builds or
+	// rolls out, since when, and whether it is still being built.
+	ReloadGen   int       `json:",omitempty"`
+	ReloadSince time.Time `json:",omitempty"`
+	Building    bool      `json:",omitempty"`
 }
 
 // EventKind names what happened.
@@ -155,7 +161,8 @@ const (
 	EventRecycled       EventKind = "recycled"        // worker exited after its budget
 	EventHarakiri       EventKind = "harakiri"        // worker exited at the app's request
 	EventExited         EventKind = "exited"          // worker exited as asked (stop, scale down, reload)
-	EventCrashed        EventKind = "crashed"         // worker exited non-zero or by a signal
+	EventCrashed        EventKind = "crashed"         // worker exited non-zero or by a signal: Detail has its last stderr lines
+	EventPanic          EventKind = "panic"           // the app panicked in a request, the worker answered 500 and serves on: Detail has the stack's top
 	EventBackoff        EventKind = "backoff"         // respawn delayed after crashes
 	EventReloadStarted  EventKind = "reload-started"  // slow restart begun
 	EventReloadBuilt    EventKind = "reload-built"    // new build ready

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/charmbracelet/x/ansi"
+
 	"github.com/starlight-go/starlight/status"
 )
 
@@ -11,7 +13,7 @@ const (
 	kindWidth        = len(status.EventReloadFinished) // the longest kind
 	eventIndent      = 8 + 1 + kindWidth + 1           // time, kind, spaces
 	reloadDetailRows = 8                               // compiler output shown under a failed reload
-	crashDetailRows  = 3
+	crashDetailRows  = 6                               // a panic's message and the top of its stack
 )
 
 // refreshEvents redraws the events pane's content for the current width.
@@ -38,10 +40,22 @@ func (m model) refreshEvents() model {
 // failures the first lines of the detail (maxDetail at most).
 func (m model) eventLines(e status.Event, w, maxDetail int) []string {
 	st := m.st
+	msg := eventMessage(e)
+	var more []string
+	if (e.Kind == status.EventCrashed || e.Kind == status.EventPanic) && w-eventIndent > 10 {
+		// What was in flight ends the message: the message goes on a
+		// second line rather than lose it.
+		if wrapped := strings.Split(ansi.Wordwrap(msg, w-eventIndent, ""), "\n"); len(wrapped) > 1 {
+			msg, more = wrapped[0], []string{strings.Join(wrapped[1:], " ")}
+		}
+	}
 	head := st.eventTime.Render(e.Time.In(m.cfg.loc).Format("15:04:05")) + " " +
 		st.kind(e.Kind).Render(pad(string(e.Kind), kindWidth)) + " " +
-		truncate(eventMessage(e), w-eventIndent)
+		truncate(msg, w-eventIndent)
 	lines := []string{head}
+	for _, l := range more {
+		lines = append(lines, strings.Repeat(" ", eventIndent)+truncate(l, w-eventIndent))
+	}
 
 	rows := 0
 	detailStyle := st.detail
@@ -50,11 +64,11 @@ func (m model) eventLines(e status.Event, w, maxDetail int) []string {
 	case status.EventReloadFailed:
 		rows, detailStyle = reloadDetailRows, st.kind(e.Kind).UnsetBold()
 		rest = " (all in Logs)" // Dashboard.Event copies it there
-	case status.EventCrashed, status.EventError:
+	case status.EventCrashed, status.EventPanic, status.EventError:
 		rows = crashDetailRows
 	}
 	indent := strings.Repeat(" ", eventIndent)
-	for _, d := range detailLines(e.Detail, min(rows, maxDetail), rest) {
+	for _, d := range detailLines(e.Detail, min(rows, maxDetail-len(more)), rest) {
 		lines = append(lines, indent+detailStyle.Render(truncate(d, w-eventIndent)))
 	}
 	return lines
@@ -107,7 +121,7 @@ func detailLines(detail string, n int, rest string) []string {
 // frozen workers too), failed builds and rollbacks, backoff, errors.
 func isProblem(e status.Event) bool {
 	switch e.Kind {
-	case status.EventCrashed, status.EventReloadFailed, status.EventBackoff, status.EventError:
+	case status.EventCrashed, status.EventPanic, status.EventReloadFailed, status.EventBackoff, status.EventError:
 		return true
 	}
 	return false

@@ -224,3 +224,6 @@ func spread(left, right string, w int) string {
 	gap := w - rw - ansi.StringWidth(left)
 	return left + strings.Repeat(" ", gap) + right
 }
+
+// lenCells is the width of s in cells, escape sequences not counted.
+func lenCells(s string) int { return ansi.StringWidth(s) }

@@ -14,16 +14,16 @@ type layout struct {
 
 // tooSmall tells whether the terminal cannot hold the dashboard at all.
 func (m model) tooSmall() bool {
-	return m.width < minWidth || m.height < headerHeight+1+minPanes
+	return m.width < minWidth || m.height < m.headerRows()+1+minPanes
 }
 
 // fullHelp tells whether the full help is shown: asked for, and room left.
 func (m model) fullHelp() bool {
-	return m.help.ShowAll && m.height-headerHeight-m.fullHelpHeight >= minPanes
+	return m.help.ShowAll && m.height-m.headerRows()-m.fullHelpHeight >= minPanes
 }
 
 func (m model) layout() layout {
-	l := layout{header: headerHeight, footer: 1}
+	l := layout{header: m.headerRows(), footer: 1}
 	if m.fullHelp() {
 		l.footer = m.fullHelpHeight
 	}
@@ -64,6 +64,7 @@ func (m model) relayout() model {
 	w := m.innerWidth()
 	m.eventsVP.Width, m.eventsVP.Height = w, max(1, l.events-2)
 	m.logsVP.Width, m.logsVP.Height = w, max(1, l.logs-2)
+	m.buildVP.Width, m.buildVP.Height = w, max(1, l.events+l.logs-2)
 	m.workerTop = m.clampWorkerTop(m.workerTop)
 	if w != m.eventsWidth || m.eventsVP.Height != m.eventsHeight {
 		m = m.refreshEvents()
@@ -80,4 +81,12 @@ func (m model) relayout() model {
 		m.logsVP.SetYOffset(m.logsVP.YOffset)
 	}
 	return m
+}
+
+// headerRows is the header's height: three lines, and the banner's.
+func (m model) headerRows() int {
+	if m.banner.text != "" {
+		return headerHeight + 1
+	}
+	return headerHeight
 }

@@ -115,6 +115,10 @@ type model struct {
 	confirmKill int   // the worker K asks about, until y or another key
 	problems    bool  // the Events pane shows problems only
 
+	banner    banner         // a failed build or a rollback, until the next good build
+	showBuild bool           // the build's output in place of the Events and Logs panes
+	buildVP   viewport.Model // and its view
+
 	sent       uint64 // commands sent to the master so far
 	stopAsked  bool   // q or ctrl+c pressed
 	forceAsked bool   // ctrl+c pressed again
@@ -149,6 +153,7 @@ func newModel(cfg modelConfig) model {
 		clock:        cfg.now(),
 		eventsVP:     viewport.New(0, 0),
 		logsVP:       viewport.New(0, 0),
+		buildVP:      viewport.New(0, 0),
 		pidWidth:     minPIDWidth,
 		follow:       true,
 		eventsFollow: true,
@@ -228,7 +233,8 @@ func (m model) observe(t tickMsg) model {
 	if len(t.events) > 0 {
 		m.events = appendCapped(m.events, t.events, maxEvents)
 	}
-	m = m.relayout() // the number of workers may have changed
+	m = m.noteBanner(t.events)
+	m = m.relayout() // the number of workers, or the banner, may have changed
 	m = m.settleSelection()
 	if len(t.events) > 0 {
 		m = m.refreshEvents()
@@ -295,6 +301,11 @@ func (m model) handleKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 			}
 			m.confirming = true
 			return m, nil
+		}
+	}
+	if m.showBuild {
+		if next, ok := m.buildKey(k); ok {
+			return next, nil
 		}
 	}
 	switch m.focus {

@@ -316,7 +316,7 @@ func TestHeader(t *testing.T) {
 	view := ansi.Strip(hs.m.View())
 	for _, want := range []string{
 		"./cmd/shop", "http://127.0.0.1:8080", "unix:/tmp/shop.sock", "gen 3", "up 1h02m",
-		"workers 5/6", "requests 120,154", "req/s", "recycles 4", "crashes 1", "reloads 2", "reloading…",
+		"workers 5/6", "requests 120,154", "req/s", "recycles 4", "crashes 1", "reloads 2", "reload → gen 3: 3/6 ready · 1 old draining · 1.4s ▰▰▰▰▱▱▱▱",
 		"73045/∞", "412/1000", "7.9M", "1.2G",
 	} {
 		if !strings.Contains(view, want) {

@@ -136,6 +136,7 @@ func newStyles(r *lipgloss.Renderer) *styles {
 			status.EventHarakiri:       fg(colOrange),
 			status.EventExited:         fg(colMuted),
 			status.EventCrashed:        fg(colRed).Bold(true),
+			status.EventPanic:          fg(colOrange).Bold(true),
 			status.EventBackoff:        fg(colOrange),
 			status.EventReloadStarted:  fg(colMagenta),
 			status.EventReloadBuilt:    fg(colMagenta),

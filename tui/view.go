@@ -20,13 +20,13 @@ func (m model) View() string {
 		return fitScreen(m.tooSmallView(), m.width, m.height)
 	}
 	l := m.layout()
-	parts := []string{
-		m.headerView(),
-		m.workersBox(l.workers),
-		m.eventsBox(l.events),
-		m.logsBox(l.logs),
-		m.footerView(),
+	parts := []string{m.headerView(), m.workersBox(l.workers)}
+	if m.showBuild {
+		parts = append(parts, m.buildBox(l.events+l.logs))
+	} else {
+		parts = append(parts, m.eventsBox(l.events), m.logsBox(l.logs))
 	}
+	parts = append(parts, m.footerView())
 	return fitScreen(strings.Join(parts, "\n"), m.width, m.height)
 }
 
@@ -49,7 +49,7 @@ func (m model) tooSmallView() string {
 	msg := []string{
 		m.st.bold.Render("starlight"),
 		m.st.muted.Render(fmt.Sprintf("terminal too small: %d×%d", m.width, m.height)),
-		m.st.muted.Render(fmt.Sprintf("needs %d×%d", minWidth, headerHeight+1+minPanes)),
+		m.st.muted.Render(fmt.Sprintf("needs %d×%d", minWidth, m.headerRows()+1+minPanes)),
 		m.st.muted.Render("q quits"),
 	}
 	top := max(0, (m.height-len(msg))/2)
@@ -79,7 +79,7 @@ func (m model) headerView() string {
 	case m.stopAsked || s.Stopping:
 		right = append(right, st.badgeStop.Render("stopping…"))
 	case s.Reloading:
-		right = append(right, st.badgeReload.Render("reloading…"))
+		right = append(right, m.reloadProgress(w-ansi.StringWidth(left)-len(sep)-len("up 1h02m")-len(sep)))
 	case s.Halted:
 		right = append(right, st.badgeStop.Render("app cannot start"))
 	}
@@ -134,7 +134,11 @@ func (m model) headerView() string {
 	}
 	line3 := spread(left, httpPart, w)
 
-	return " " + line1 + " \n " + line2 + " \n " + line3 + " "
+	out := " " + line1 + " \n " + line2 + " \n " + line3 + " "
+	if m.banner.text != "" {
+		out += "\n " + m.bannerView(w) + " "
+	}
+	return out
 }
 
 // listenersView lists the listeners that fit in w cells, then how many

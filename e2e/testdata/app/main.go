@@ -60,6 +60,15 @@ func main() {
 		time.Sleep(time.Duration(ms) * time.Millisecond) // deaf to its context
 		fmt.Fprintf(w, "%d hung %d\n", os.Getpid(), ms)
 	})
+	mux.HandleFunc("GET /crash", func(w http.ResponseWriter, r *http.Request) {
+		// A panic in a goroutine of the request's, which nothing
+		// recovers: the worker dies with the request in flight.
+		go func() {
+			time.Sleep(100 * time.Millisecond)
+			panic(fmt.Sprintf("testapp: worker %d crashes on purpose", os.Getpid()))
+		}()
+		time.Sleep(10 * time.Second)
+	})
 	mux.HandleFunc("GET /exit", func(w http.ResponseWriter, r *http.Request) {
 		code, err := strconv.Atoi(r.URL.Query().Get("code"))
 		if err != nil {
