@@ -14,6 +14,12 @@ func TestDashboardCrashContext(t *testing.T) {
 	t.Parallel()
 	d := startDashboard(t, 120, 40)
 	d.servingPIDs(2)
+	// The Events pane shows problems only: the workers' spawns and
+	// readiness do not push the events looked for out of view.
+	d.press("Tab")
+	d.press("Tab")
+	d.keys("e")
+	d.waitScreen("problems only", func(s string) bool { return strings.Contains(s, "problems only") })
 	code, _, err := d.server.get(d.server.client, "/panic")
 	if err != nil || code != 500 {
 		t.Fatalf("GET /panic: %d %v", code, err)
