@@ -391,3 +391,42 @@ func TestControlBadClientsDoNotDelayMaster(t *testing.T) {
 	}
 	s.stop(t)
 }
+
+// With two servers started from one directory, status names neither and
+// lists both; a server with --control none has no socket and is not
+// listed.
+func TestStatusAsksWhenAmbiguous(t *testing.T) {
+	t.Parallel()
+	home := t.TempDir()
+	var servers []*server
+	for _, extra := range [][]string{nil, nil, {"--control", "none", "--pid", filepath.Join(home, "c.pid")}} {
+		app := testApp(t) // one each: a stop checks that its workers are gone
+		port := freePort(t)
+		argv := append([]string{"/bin/sh", "-c", `cd "$1" && shift && exec "$@"`, "sh", home,
+			starlightBin, "--workers", "1", "-l", "127.0.0.1:" + itoa(port)}, extra...)
+		s := startArgv(t, app, append(argv, app), nil)
+		s.port, s.addr = port, "127.0.0.1:"+itoa(port)
+		s.waitPool(t, 1, startTimeout)
+		servers = append(servers, s)
+	}
+	a, b, c := servers[0], servers[1], servers[2]
+	code, out, errOut := runStarlight(t, home, "status")
+	if code != 1 || !strings.Contains(errOut, "more than one server started from "+home) {
+		t.Errorf("status among two servers: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, s := range []*server{a, b} {
+		if !strings.Contains(errOut, "pid "+itoa(s.pid)) || !strings.Contains(errOut, control.DefaultPath(os.Geteuid(), s.pid)) {
+			t.Errorf("status does not list server %d:\n%s", s.pid, errOut)
+		}
+	}
+	if strings.Contains(errOut, "pid "+itoa(c.pid)) || exists(filepath.Join(home, "c.pid.sock")) || exists(control.DefaultPath(os.Geteuid(), c.pid)) {
+		t.Errorf("a server with --control none has a socket:\n%s", errOut)
+	}
+	if strings.Contains(strings.Join(c.lines(), "\n"), "; control ") {
+		t.Errorf("the banner of a server with --control none names a socket")
+	}
+	a.stop(t)
+	if d := statusJSON(t, home); d.PID != b.pid {
+		t.Errorf("with one server left, status found %d, want %d", d.PID, b.pid)
+	}
+}
