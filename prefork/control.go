@@ -57,6 +57,22 @@ type controlServer struct {
 	access   int // watching clients that asked for access lines
 	closed   bool
 	wg       sync.WaitGroup
+
+	// The snapshot sent to watching clients, taken once for all of them
+	// (it reads each worker's memory from /proc).
+	snapMu sync.Mutex
+	snap   status.Snapshot
+	snapAt time.Time
+}
+
+// shared returns a snapshot at most half a tick old, for watchers.
+func (s *controlServer) shared() status.Snapshot {
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
+	if time.Since(s.snapAt) >= controlSnapEvery/2 {
+		s.snap, s.snapAt = s.m.Snapshot(), time.Now()
+	}
+	return s.snap
 }
 
 // controlSocket is one socket file the server listens on.
@@ -390,7 +406,7 @@ func (s *controlServer) write(c *controlClient, w *control.Writer) {
 			if !watching {
 				continue
 			}
-			snap := s.m.Snapshot()
+			snap := s.shared()
 			msg = control.Message{Type: control.MsgSnapshot, Snapshot: &snap}
 		}
 		c.conn.SetWriteDeadline(time.Now().Add(controlWriteTimeout))
