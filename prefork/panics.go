@@ -64,7 +64,7 @@ func (m *Master) notePanics(p *proc, batch []byte) {
 // panicFrames lines, up to the next panic's line.
 func appFrames(lines []string) []string {
 	var out []string
-	skipping := false
+	skipping, fileLine := false, false
 	for _, s := range lines {
 		if len(out) == panicFrames || strings.Contains(s, string(panicMark)) {
 			break
@@ -78,14 +78,15 @@ func appFrames(lines []string) []string {
 			skipping = true // until panic(...) and its file line
 			continue
 		case skipping && strings.HasPrefix(t, "panic("):
-			skipping = false
+			skipping, fileLine = false, true
 			continue
+		case fileLine:
+			fileLine = false
+			continue // panic's own file line
 		case skipping && len(out) > 0 && !strings.HasPrefix(s, "\t") && !strings.HasPrefix(s, " "):
 			continue // a frame of the recovery
 		case skipping:
 			continue // its file line
-		case strings.HasPrefix(t, "/") && strings.Contains(t, "runtime/panic.go"):
-			continue // panic's own file line
 		}
 		out = append(out, s)
 	}

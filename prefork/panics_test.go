@@ -28,6 +28,11 @@ func TestAppFrames(t *testing.T) {
 	if got != want {
 		t.Errorf("appFrames:\n%s\nwant:\n%s", got, want)
 	}
+	// Built with -trimpath, the file lines are relative.
+	trimmed := strings.ReplaceAll(strings.ReplaceAll(recoveredStack, "/usr/local/go/src/", ""), "/src/", "")
+	if got := appFrames(strings.Split(trimmed, "\n")[1:]); len(got) < 2 || !strings.HasPrefix(got[1], "main.main.func12") {
+		t.Errorf("appFrames of a -trimpath stack: %q", got)
+	}
 	if got := appFrames([]string{"some line", "another"}); len(got) != 2 {
 		t.Errorf("appFrames of no stack: %q", got)
 	}
