@@ -430,3 +430,47 @@ func TestStatusAsksWhenAmbiguous(t *testing.T) {
 		t.Errorf("with one server left, status found %d, want %d", d.PID, b.pid)
 	}
 }
+
+// Run as root with --user, the master's default control socket is the
+// user's, mode 0600, and root's status and ctl reach it; the socket the
+// master could not remove from root's /run/starlight at exit goes with
+// the next status.
+func TestControlSocketUnderUser(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for --user")
+	}
+	uid, ok := lookupEtc("/etc/passwd", "nobody")
+	if !ok {
+		t.Skip("no user nobody")
+	}
+	base := sharedDir(t, "starlight-ctl-user-")
+	app := filepath.Join(base, "app")
+	copyExecutable(t, appBin, app)
+	port := freePort(t)
+	s := startArgv(t, app, []string{starlightBin, "--quiet", "--workers", "1", "--user", "nobody",
+		"-l", "127.0.0.1:" + itoa(port), app}, nil)
+	s.port, s.addr = port, "127.0.0.1:"+itoa(port)
+	s.waitPool(t, 1, startTimeout)
+	sock := control.DefaultPath(0, s.pid)
+	st, err := os.Lstat(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if owner := int(st.Sys().(*syscall.Stat_t).Uid); owner != uid || st.Mode().Perm() != 0o600 {
+		t.Errorf("%s: owner %d mode %v; want nobody's (%d), 0600", sock, owner, st.Mode().Perm(), uid)
+	}
+	if d := statusJSON(t, "", "--control", sock); d.PID != s.pid || len(d.Workers) != 1 {
+		t.Errorf("status as root: %+v", d)
+	}
+	if code, out, errOut := runStarlight(t, "", "ctl", "--control", sock, "stop"); code != 0 {
+		t.Fatalf("ctl stop: exit %d\n%s%s", code, out, errOut)
+	}
+	<-s.done
+	if exists(sock) {
+		runStarlight(t, "", "status") // finds nothing of ours; clears what is stale
+		if exists(sock) {
+			t.Errorf("%s is left after the master stopped and status ran", sock)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -165,6 +166,10 @@ func List(dir string, timeout time.Duration) []Server {
 		p := filepath.Join(dir, e.Name())
 		c, err := Dial(p, timeout)
 		if err != nil {
+			if stale(p) {
+				os.Remove(p) // its master is gone: a master run with --user could not remove it
+				continue
+			}
 			out = append(out, Server{Path: p, Err: err})
 			continue
 		}
@@ -212,4 +217,19 @@ func Find(sockDir, dir string, timeout time.Duration) (string, []Server, error) 
 		}
 	}
 	return "", live, fmt.Errorf("%w, none started from %s: name one with --pid FILE or --control PATH", ErrAmbiguous, dir)
+}
+
+// stale says whether the socket at path, named PID.sock, is left by a
+// master that is gone: nothing answers on it and no process has its pid.
+func stale(path string) bool {
+	pid, err := strconv.Atoi(strings.TrimSuffix(filepath.Base(path), ".sock"))
+	if err != nil || pid <= 0 || syscall.Kill(pid, 0) != syscall.ESRCH {
+		return false
+	}
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err == nil {
+		c.Close()
+		return false
+	}
+	return errors.Is(err, syscall.ECONNREFUSED)
 }
