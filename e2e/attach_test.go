@@ -42,6 +42,14 @@ func TestAttachHeadlessServer(t *testing.T) {
 	mustFetch(t, s.client, "http://"+s.addr+"/log?text="+mark)
 	d.waitScreen("the line logged after attaching", func(sc string) bool { return strings.Contains(sc, mark) })
 
+	// a: the workers' access lines, through the socket as well.
+	d.keys("a")
+	d.waitScreen("access lines shown", func(sc string) bool { return strings.Contains(sc, "access shown") })
+	eventually(t, screenTimeout, "an access line of /env on the screen", func() bool {
+		mustFetch(t, s.client, "http://"+s.addr+"/env")
+		return strings.Contains(d.screen(), `"GET /env HTTP/1.1" 200`)
+	})
+
 	d.keys("q")
 	if !poll(screenTimeout, func() bool { dead, _ := d.paneDead(); return dead }) {
 		t.Fatalf("attach still runs after q:\n%s", d.screen())
