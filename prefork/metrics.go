@@ -164,7 +164,7 @@ func exposition(s status.Snapshot, total, reloadsFailed uint64) string {
 	inFlight := 0
 	states := map[status.WorkerState]int{}
 	for _, w := range ws {
-		inFlight += w.Active
+		inFlight += w.Active + w.Hijacked // hijacked: websockets, counted apart in the slot
 		states[w.State]++
 	}
 	metric("starlight_requests_in_flight", "gauge", "Requests being served now, websockets included.")

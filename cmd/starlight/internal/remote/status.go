@@ -196,6 +196,9 @@ func humanStatus(d StatusJSON, now time.Time) string {
 		if w.InFlight != "" {
 			inflight = fmt.Sprintf("%s (%s)", w.InFlight, duration(time.Duration(w.InFlightS*float64(time.Second))))
 		}
+		if w.Hijacked > 0 { // websockets, as the dashboard shows them
+			inflight = strings.TrimSpace(inflight + " ws " + strconv.Itoa(w.Hijacked))
+		}
 		line(fmt.Sprintf("%7d %4d %-8s %15s %6s %6s  %s", w.PID, w.Generation, w.State,
 			strconv.FormatUint(w.Requests, 10)+"/"+budget, humanBytes(w.RSS), duration(time.Duration(w.Age*float64(time.Second))), inflight))
 	}
