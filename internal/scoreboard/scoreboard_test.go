@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 )
 
 const childEnv = "SCOREBOARD_TEST_CHILD"
@@ -264,5 +265,20 @@ func TestLatencyBucketBounds(t *testing.T) {
 		if got := LatencyBucket(LatencyBound(i)); got != i+1 {
 			t.Errorf("LatencyBucket(bound(%d)) = %d", i, got)
 		}
+	}
+}
+
+// BenchmarkObserve is what a request's end adds to a worker for the HTTP
+// counters: the time it took (one clock read) and two atomic adds.
+func BenchmarkObserve(b *testing.B) {
+	board, err := Create(1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer board.Close()
+	s := board.Slot(0)
+	start := time.Now()
+	for b.Loop() {
+		s.Observe(200, int64(time.Since(start)))
 	}
 }
