@@ -145,7 +145,9 @@ func classifyExit(f exitFacts) exitOutcome {
 	}
 	if f.inFlight > 0 {
 		o.message += fmt.Sprintf("; %s in flight cut", plural(f.inFlight, "request"))
+		// A crash names what it cut short (the oldest request in flight).
 		switch {
+		case !o.crashed:
 		case f.request != "" && f.inFlight == 1:
 			o.message += " (" + f.request + ")"
 		case f.request != "":

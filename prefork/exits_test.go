@@ -53,6 +53,12 @@ func TestClassifyExit(t *testing.T) {
 			status.EventRecycled, false, true, "worker 7 recycled (asked) after 3 requests"},
 		{"killed as asked", with(func(f *exitFacts) { f.killed, f.code, f.signal, f.inFlight = killAsked, -1, syscall.SIGKILL, 1 }),
 			status.EventExited, false, false, "worker 7 killed as asked (killed by SIGKILL) after 3 requests; 1 request in flight cut"},
+		{"crashed with its request in flight named", with(func(f *exitFacts) {
+			f.code, f.signal, f.inFlight, f.request = 2, 0, 1, "GET /boom for 1.2s"
+		}), status.EventCrashed, true, false, "worker 7 crashed: exit status 2 after 3 requests; 1 request in flight cut (GET /boom for 1.2s)"},
+		{"stopped with its request in flight, not named", with(func(f *exitFacts) {
+			f.retire, f.why, f.reason, f.inFlight, f.request = retireStop, "stop", scoreboard.ExitSignal, 1, "GET /slow for 3s"
+		}), status.EventExited, false, false, "worker 7 exited (stop) after 3 requests; 1 request in flight cut"},
 		{"crashed before ready", with(func(f *exitFacts) { f.ready, f.served, f.code = false, 0, 1 }),
 			status.EventCrashed, true, false, "worker 7 exited before it was ready: exit status 1"},
 		{"crashed after ready", with(func(f *exitFacts) { f.code, f.signal = -1, syscall.SIGKILL }),
