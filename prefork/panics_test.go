@@ -3,6 +3,8 @@ package prefork
 import (
 	"strings"
 	"testing"
+
+	"github.com/starlight-go/starlight/status"
 )
 
 const recoveredStack = `2026/12/03 09:28:12 panic serving GET /panic: testapp: worker 23514 panics on purpose
@@ -59,5 +61,36 @@ func TestCrashLines(t *testing.T) {
 	}
 	if len(l.tail) > maxTail {
 		t.Errorf("the tail keeps %d bytes", len(l.tail))
+	}
+}
+
+// A recovered panic in a worker's stderr is an event with its request,
+// value, the app's frames and the worker's count.
+func TestPanicEvent(t *testing.T) {
+	f := newFakePool(t, 1, nil)
+	f.settle()
+	p := f.serving()[0]
+	f.m.board.Slot(p.slot).Panics.Store(2)
+	f.m.stderrTap(p)([]byte("an ordinary line\n" + recoveredStack))
+	f.events.mu.Lock()
+	defer f.events.mu.Unlock()
+	var got []status.Event
+	for _, e := range f.events.events {
+		if e.Kind == status.EventPanic {
+			got = append(got, e)
+		}
+	}
+	if len(got) != 1 {
+		t.Fatalf("%d panic events, want 1", len(got))
+	}
+	e := got[0]
+	if want := "serving GET /panic: testapp: worker 23514 panics on purpose; 2 panics of this worker"; e.PID != p.pid || !strings.Contains(e.Message, want) {
+		t.Errorf("event %d %q, want worker %d and %q", e.PID, e.Message, p.pid, want)
+	}
+	if !strings.HasPrefix(e.Detail, "goroutine 18 [running]:\nmain.main.func12") {
+		t.Errorf("detail %q", e.Detail)
+	}
+	if p.words.crashLines(3) == "" {
+		t.Error("the stderr tap keeps no last words")
 	}
 }
