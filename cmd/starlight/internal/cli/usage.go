@@ -21,11 +21,11 @@ const (
 const usageHead = `Usage: starlight [options] [APP] [-- app arguments]
        starlight status|attach|ctl [--pid FILE | --control PATH] ...
 
-A pre-forking HTTP/1.1 server for Go apps. APP is a directory holding a Go
-main package (built with go build) or an executable built with the
-httpserver package. Without APP, the current directory if it is a main
-package. Under a terminal, a dashboard shows the workers; with --quiet, or
-without a terminal, the server logs plain lines.
+A pre-forking HTTP server (HTTP/1.1, and HTTP/2 over TLS) for Go apps. APP
+is a directory holding a Go main package (built with go build) or an
+executable built with the httpserver package. Without APP, the current
+directory if it is a main package. Under a terminal, a dashboard shows the
+workers; with --quiet, or without a terminal, the server logs plain lines.
 `
 
 const usageTail = `
