@@ -268,17 +268,9 @@ func (d *dashboard) cleanup() {
 // workerRows reads the workers pane: pid -> generation.
 func workerRows(screen string) map[int]int {
 	rows := map[int]int{}
-	in := false
-	for _, line := range strings.Split(screen, "\n") {
-		switch {
-		case strings.HasPrefix(line, "╭─ Workers"):
-			in = true
-		case in && strings.HasPrefix(line, "╰"):
-			return rows
-		case in:
-			if m := reWorkerRow.FindStringSubmatch(line); m != nil {
-				rows[atoi(m[2])] = atoi(m[3])
-			}
+	for _, line := range pane(screen, "Workers") {
+		if m := reWorkerRow.FindStringSubmatch(line); m != nil {
+			rows[atoi(m[2])] = atoi(m[3])
 		}
 	}
 	return rows

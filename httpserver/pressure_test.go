@@ -119,17 +119,26 @@ func TestPressureShedsOldestWaiting(t *testing.T) {
 		slow = append(slow, c)
 		waitFor(t, fmt.Sprintf("connection %d accepted", i+2), func() bool { return s.tracker.seq.Load() == uint64(i+2) })
 	}
-	// 8 open: room is made for the next accept, down to 6, once the
-	// slow ones are old enough.
+	// 8 open: room is made for the next accept, down to 6 of those old
+	// enough (on a loaded machine the second may not be yet when the
+	// first is, and then one is enough to accept again).
 	start := time.Now()
-	waitFor(t, "room made", func() bool { return s.conns.Load() == 6 })
+	waitFor(t, "room made", func() bool { return s.conns.Load() <= 7 })
 	if d := time.Since(start); d < shedMinAge/2 {
 		t.Errorf("shed after %s: connections that young may be requests on their way", d)
 	}
+	closed := 0
 	for i, c := range slow {
-		if got, want := closedByServer(c, 100*time.Millisecond), i < 2; got != want {
-			t.Errorf("slow connection %d (of 7, oldest first): closed %v, want %v", i, got, want)
+		got := closedByServer(c, 100*time.Millisecond)
+		if got {
+			closed++
 		}
+		if got && closed != i+1 {
+			t.Errorf("slow connection %d (of 7) closed before an older one", i)
+		}
+	}
+	if closed < 1 || closed > 2 {
+		t.Errorf("%d slow connections closed, want 1 or 2 (down to the low mark of 6)", closed)
 	}
 	next := sendGet(t, addr)
 	<-g.in
