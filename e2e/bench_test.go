@@ -131,10 +131,21 @@ func benchRows(t *testing.T, report string) map[string]string {
 	for _, m := range row.FindAllStringSubmatch(report, -1) {
 		rows[m[1]+"/"+m[2]] = m[7]
 		if m[6] != "0" {
-			t.Errorf("%s %s: %s errors", m[1], m[2], m[6])
+			t.Errorf("%s %s: %s errors; the report's notes:\n%s", m[1], m[2], m[6], notesOf(report))
 		}
 	}
 	return rows
+}
+
+// notesOf is the report's notes (its "- " lines).
+func notesOf(report string) string {
+	var notes []string
+	for _, l := range strings.Split(report, "\n") {
+		if strings.HasPrefix(l, "- ") {
+			notes = append(notes, l)
+		}
+	}
+	return strings.Join(notes, "\n")
 }
 
 // hasRow reports whether rows has a row of the mode whose scenario starts
