@@ -122,6 +122,23 @@ func TestMetricsCountRequests(t *testing.T) {
 	if perWorker > 7 {
 		t.Errorf("the live workers of generation 2 served %v requests, of 7", perWorker)
 	}
+	// Every one of the 22 answered 200, and took some time.
+	if m[`starlight_responses_total{code="2xx"}`] != 22 || m[`starlight_responses_total{code="5xx"}`] != 0 ||
+		m["starlight_request_duration_seconds_count"] != 22 ||
+		m[`starlight_request_duration_seconds_bucket{le="+Inf"}`] != 22 ||
+		m["starlight_request_duration_seconds_sum"] <= 0 {
+		t.Errorf("/metrics: the responses and their durations are not those of 22 requests:\n%s", body)
+	}
+	prev := 0.0
+	for _, l := range strings.Split(body, "\n") {
+		if strings.HasPrefix(l, "starlight_request_duration_seconds_bucket{") {
+			v := m[l[:strings.LastIndexByte(l, ' ')]]
+			if v < prev {
+				t.Errorf("/metrics: histogram buckets not cumulative at %q", l)
+			}
+			prev = v
+		}
+	}
 	if !strings.Contains(body, `starlight_build_info{version="`) || !strings.Contains(body, "# TYPE starlight_requests_total counter") {
 		t.Errorf("/metrics lacks build info or types:\n%s", body)
 	}

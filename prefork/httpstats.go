@@ -1,6 +1,8 @@
 package prefork
 
 import (
+	"time"
+
 	"github.com/starlight-go/starlight/internal/scoreboard"
 	"github.com/starlight-go/starlight/status"
 )
@@ -23,5 +25,6 @@ func slotHTTP(sl *scoreboard.Slot) status.HTTPStats {
 	for i := range sl.Latency {
 		h.Latency[i] = uint64(sl.Latency[i].Load())
 	}
+	h.LatencySum = time.Duration(sl.LatencySum.Load()) * time.Microsecond
 	return h
 }

@@ -37,6 +37,8 @@ type metricsServer struct {
 	// The highest total served: requests a killed worker had in flight
 	// count while it runs and not after; the counter does not go back.
 	requests uint64
+	// The highest HTTP counts seen, each apart, for the same reason.
+	http status.HTTPStats
 }
 
 // setupMetrics binds --metrics-listen (before the privileges go: a port
@@ -140,10 +142,25 @@ func (ms *metricsServer) serve(w http.ResponseWriter, r *http.Request) {
 	s := ms.m.Snapshot()
 	ms.mu.Lock()
 	ms.requests = max(ms.requests, s.Requests)
+	ms.http = highest(ms.http, s.HTTP)
+	s.HTTP = ms.http
 	total, failed := ms.requests, ms.reloadsFailed
 	ms.mu.Unlock()
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	io.WriteString(w, exposition(s, total, failed))
+}
+
+// highest is the higher of a's and b's counts, each apart.
+func highest(a, b status.HTTPStats) status.HTTPStats {
+	for i := range a.Classes {
+		a.Classes[i] = max(a.Classes[i], b.Classes[i])
+	}
+	a.Panics = max(a.Panics, b.Panics)
+	for i := range a.Latency {
+		a.Latency[i] = max(a.Latency[i], b.Latency[i])
+	}
+	a.LatencySum = max(a.LatencySum, b.LatencySum)
+	return a
 }
 
 // exposition is the metrics of snapshot s in the Prometheus text format.
@@ -190,6 +207,24 @@ func exposition(s status.Snapshot, total, reloadsFailed uint64) string {
 	}
 	metric("starlight_start_time_seconds", "gauge", "When the master started, in seconds since the epoch.")
 	fmt.Fprintf(&b, "starlight_start_time_seconds %s\n", strconv.FormatFloat(float64(s.Started.UnixMilli())/1000, 'f', 3, 64))
+	metric("starlight_responses_total", "counter", "Responses by status class, from every worker past and present (websockets and 1xx not counted).")
+	for i, class := range []string{"2xx", "3xx", "4xx", "5xx"} {
+		fmt.Fprintf(&b, "starlight_responses_total{code=%q} %d\n", class, s.HTTP.Classes[i])
+	}
+	metric("starlight_panics_total", "counter", "Panics in the app's handlers the workers recovered from (each answered 500 or cut its response).")
+	fmt.Fprintf(&b, "starlight_panics_total %d\n", s.HTTP.Panics)
+	metric("starlight_request_duration_seconds", "histogram", "How long requests took, from the request's start to the handler's return, in every worker past and present.")
+	var cum uint64
+	for i, c := range s.HTTP.Latency {
+		cum += c
+		le := "+Inf"
+		if i < len(s.HTTP.Latency)-1 {
+			le = strconv.FormatFloat(status.LatencyBound(i).Seconds(), 'g', -1, 64)
+		}
+		fmt.Fprintf(&b, "starlight_request_duration_seconds_bucket{le=%q} %d\n", le, cum)
+	}
+	fmt.Fprintf(&b, "starlight_request_duration_seconds_sum %s\n", strconv.FormatFloat(s.HTTP.LatencySum.Seconds(), 'f', 6, 64))
+	fmt.Fprintf(&b, "starlight_request_duration_seconds_count %d\n", cum)
 	metric("starlight_build_info", "gauge", "Always 1: the starlight release and the Go version it was built with.")
 	fmt.Fprintf(&b, "starlight_build_info{version=%q,go_version=%q} 1\n", version.Version, runtime.Version())
 	return b.String()

@@ -49,6 +49,9 @@ type HTTPStats struct {
 	Classes [4]uint64              // responses by status class: 2xx, 3xx, 4xx, 5xx
 	Panics  uint64                 // panics in the app the server recovered from
 	Latency [LatencyBuckets]uint64 // requests by duration (see LatencyBound)
+	// LatencySum is the time the requests in Latency took, summed (to
+	// the microsecond).
+	LatencySum time.Duration
 }
 
 // Add adds o's counts to h's.
@@ -60,6 +63,7 @@ func (h *HTTPStats) Add(o HTTPStats) {
 	for i := range h.Latency {
 		h.Latency[i] += o.Latency[i]
 	}
+	h.LatencySum += o.LatencySum
 }
 
 // Sub returns the counts of h less those of an earlier o, none below zero.
@@ -78,6 +82,7 @@ func (h HTTPStats) Sub(o HTTPStats) HTTPStats {
 	for i := range h.Latency {
 		r.Latency[i] = d(h.Latency[i], o.Latency[i])
 	}
+	r.LatencySum = time.Duration(d(uint64(max(h.LatencySum, 0)), uint64(max(o.LatencySum, 0))))
 	return r
 }
 

@@ -17,7 +17,7 @@ import (
 )
 
 // Version is bumped whenever Spec or the scoreboard layout changes.
-const Version = 6
+const Version = 7
 
 // Defaults the master and an app run by hand share, the same as the Perl
 // Starlight's where it has the option.

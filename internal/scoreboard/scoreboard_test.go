@@ -250,8 +250,12 @@ func TestObserve(t *testing.T) {
 			t.Errorf("latency bucket %d: %d, want %d", i, got, wantLat[i])
 		}
 	}
+	// The sum, in µs: 1 + 70 + 140 + 1048 + 1099511627 + 0 (negative) + 0 + 0 + 0.
+	if got, want := s.LatencySum.Load(), uint64(1+70+140+1048+1099511627); got != want {
+		t.Errorf("latency sum %d µs, want %d", got, want)
+	}
 	s.Reset(2, 0, 1)
-	if s.Classes[3].Load() != 0 || s.Latency[0].Load() != 0 || s.Panics.Load() != 0 {
+	if s.Classes[3].Load() != 0 || s.Latency[0].Load() != 0 || s.Panics.Load() != 0 || s.LatencySum.Load() != 0 {
 		t.Error("Reset leaves the HTTP counters")
 	}
 }
@@ -269,7 +273,7 @@ func TestLatencyBucketBounds(t *testing.T) {
 }
 
 // BenchmarkObserve is what a request's end adds to a worker for the HTTP
-// counters: the time it took (one clock read) and two atomic adds.
+// counters: the time it took (one clock read) and three atomic adds.
 func BenchmarkObserve(b *testing.B) {
 	board, err := Create(1)
 	if err != nil {
