@@ -30,6 +30,9 @@ func TestBenchRunPrintsItsTable(t *testing.T) {
 		}
 	}
 	for _, want := range []*regexp.Regexp{
+		// bench/cpu's rows: µs per request (its rounds), 0 failed, req/s.
+		regexp.MustCompile(`(?m)^\| keepalive \| work tree \([0-9a-f]+(, modified)?\) \| [\d.]+ \([\d. ]+\) \| 0 \| [\d.]+ \|$`),
+		regexp.MustCompile(`(?m)^\| close \| work tree \([0-9a-f]+(, modified)?\) \| [\d.]+ \([\d. ]+\) \| 0 \| [\d.]+ \|$`),
 		regexp.MustCompile(`(?m)^\| starlight, 2 workers, after 1 request \| 3 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|$`),
 		regexp.MustCompile(`(?m)^Start to first 200 .*: median \d+ ms`),
 	} {
@@ -112,7 +115,10 @@ func runBench(t *testing.T, settings ...string) (report, log string) {
 	}
 	cmd := exec.CommandContext(ctx, "bash", append([]string{"bench/run"}, args...)...)
 	cmd.Dir = ".."
-	cmd.Env = childEnv(append([]string{"ROUNDS=1", "QUIET_WAIT=0", "BENCH_PORT=" + itoa(freePortBlock(t, 40))}, env...)...)
+	// bench/cpu in its shortest form too: one round of 2,000 requests.
+	ports := freePortBlock(t, 50) // 40 for bench/run's servers, 10 for bench/cpu's
+	cmd.Env = childEnv(append([]string{"ROUNDS=1", "QUIET_WAIT=0", "BENCH_PORT=" + itoa(ports),
+		"CPU_ROUNDS=1", "CPU_REQS=2000", "CPU_PORT=" + itoa(ports+40)}, env...)...)
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
