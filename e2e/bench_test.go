@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -115,6 +116,10 @@ func runBench(t *testing.T, settings ...string) (report, log string) {
 	}
 	cmd := exec.CommandContext(ctx, "bash", append([]string{"bench/run"}, args...)...)
 	cmd.Dir = ".."
+	// Out of time: TERM, so that bench/run stops the servers it started
+	// (a KILL would leave them running).
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 15 * time.Second
 	// bench/cpu in its shortest form too: one round of 2,000 requests.
 	ports := freePortBlock(t, 50) // 40 for bench/run's servers, 10 for bench/cpu's
 	cmd.Env = childEnv(append([]string{"ROUNDS=1", "QUIET_WAIT=0", "BENCH_PORT=" + itoa(ports),
