@@ -116,9 +116,11 @@ func runBench(t *testing.T, settings ...string) (report, log string) {
 	}
 	cmd := exec.CommandContext(ctx, "bash", append([]string{"bench/run"}, args...)...)
 	cmd.Dir = ".."
-	// Out of time: TERM, so that bench/run stops the servers it started
-	// (a KILL would leave them running).
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	// Out of time: TERM to bench/run's whole process group (its servers,
+	// wrk, bench/cpu), so that everything it started stops (a KILL of
+	// bench/run alone would leave them running).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	cmd.WaitDelay = 15 * time.Second
 	// bench/cpu in its shortest form too: one round of 2,000 requests.
 	ports := freePortBlock(t, 50) // 40 for bench/run's servers, 10 for bench/cpu's
