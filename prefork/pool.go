@@ -294,9 +294,17 @@ func (m *Master) drainLimit() int { return max(m.target, minDrainLimit) }
 
 const minDrainLimit = 4
 
+// drainKillAge is how long a worker drains before the limit may kill it:
+// under a burst of recycles (a small budget at a high rate, on a loaded
+// machine) several drain at once for a few milliseconds each, and killing
+// one would cut the requests it is finishing. Those that outlast it are
+// held by slow clients or long requests.
+const drainKillAge = time.Second
+
 // limitDraining kills the workers that drained longest beyond
-// drainLimit: slow clients holding many recycled workers open must not
-// fill the machine, and never stop a replacement from starting.
+// drainLimit, once they have drained for drainKillAge: slow clients
+// holding many recycled workers open must not fill the machine, and never
+// stop a replacement from starting.
 func (m *Master) limitDraining(now time.Time) {
 	var leaving []*proc
 	for _, p := range m.procs {
@@ -310,6 +318,9 @@ func (m *Master) limitDraining(now time.Time) {
 	}
 	slices.SortFunc(leaving, func(a, b *proc) int { return a.leftAt.Compare(b.leftAt) })
 	for _, p := range leaving[:extra] {
+		if now.Sub(p.leftAt) < drainKillAge {
+			break // and the rest left later
+		}
 		m.kill(p, killDrainLimit, now)
 	}
 }

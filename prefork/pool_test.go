@@ -257,7 +257,9 @@ func TestDrainingNeverBlocksReplacements(t *testing.T) {
 	f.settle()
 	limit := f.m.drainLimit()
 	for i := range 3 * limit {
-		f.drain(f.serving()[0])
+		p := f.serving()[0]
+		f.drain(p)
+		p.leftAt = p.leftAt.Add(-drainKillAge) // it has drained a while
 		f.m.reconcile(time.Now())
 		if n := f.count(starting); n != 1 {
 			t.Fatalf("drain %d: %d replacements started, want 1: %s", i, n, f)
@@ -279,6 +281,35 @@ func TestDrainingNeverBlocksReplacements(t *testing.T) {
 	}
 	if killed != 2*limit {
 		t.Fatalf("%d killed, want %d", killed, 2*limit)
+	}
+}
+
+// A burst of drains (recycles at a high rate) kills none of them while
+// they are young: they are finishing requests. Once they have drained
+// for drainKillAge, those past the limit go, the oldest first.
+func TestYoungDrainsAreNotKilled(t *testing.T) {
+	f := newFakePool(t, 2, nil)
+	f.settle()
+	limit := f.m.drainLimit()
+	start := time.Now()
+	var order []*proc
+	for i := range 2 * limit {
+		p := f.serving()[0]
+		f.drain(p)
+		p.leftAt = start.Add(time.Duration(i) * time.Millisecond)
+		order = append(order, p)
+		f.m.reconcile(start)
+		f.settle()
+	}
+	if len(f.signals) != 0 {
+		t.Fatalf("young drains killed: %v", f.signals)
+	}
+	f.m.reconcile(start.Add(drainKillAge + time.Duration(limit)*time.Millisecond))
+	for i, p := range order {
+		killed := slices.Contains(f.signals[p.pid], syscall.SIGKILL)
+		if want := i < limit; killed != want {
+			t.Errorf("drain %d of %d (oldest first): killed %v, want %v", i, len(order), killed, want)
+		}
 	}
 }
 
