@@ -42,7 +42,7 @@ func Serve(h http.Handler) error {
 // the handler's accounting) run before the app's, never in their place.
 // srv.Addr is ignored under a master (the master's listeners are used),
 // and used run by hand when neither -l nor $PORT says otherwise. A nil
-// Handler serves http.DefaultServeMux, as net/http does. See the README's
+// Handler serves http.DefaultServeMux, as net/http does. See docs/real-apps.md,
 // "Your own http.Server" for which option wins over which setting.
 //
 // srv is changed in place (its Handler, ConnContext and ConnState are

@@ -192,19 +192,19 @@ func TestRulesDescribed(t *testing.T) {
 	}
 }
 
-// The README's "What Starlight refuses" lists every rule with its status
-// and RFC section.
-func TestREADMEListsRules(t *testing.T) {
-	b, err := os.ReadFile("../README.md")
+// docs/http.md's "What Starlight refuses" lists every rule with its
+// status and RFC section.
+func TestDocsListRules(t *testing.T) {
+	b, err := os.ReadFile("../docs/http.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	readme := string(b)
-	i := strings.Index(readme, "## What Starlight refuses")
+	doc := string(b)
+	i := strings.Index(doc, "## What Starlight refuses")
 	if i < 0 {
-		t.Fatal(`no "What Starlight refuses" section`)
+		t.Fatal(`docs/http.md: no "What Starlight refuses" section`)
 	}
-	section := readme[i:]
+	section := doc[i:]
 	if j := strings.Index(section[3:], "\n## "); j >= 0 {
 		section = section[:j+3]
 	}
@@ -217,7 +217,7 @@ func TestREADMEListsRules(t *testing.T) {
 			}
 		}
 		if !found {
-			t.Errorf("README: no row for %q (%d, %s)", info.text, info.status, info.rfc)
+			t.Errorf("docs/http.md: no row for %q (%d, %s)", info.text, info.status, info.rfc)
 		}
 	}
 }

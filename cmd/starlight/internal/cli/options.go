@@ -146,7 +146,7 @@ var groups = []group{
 				fs.Var(&rangeValue{&c.LimitRequestFields, 0, proto.MaxLimitRequestFields}, "limit-request-fields", "")
 			}},
 		{name: "limit-request-field-size", arg: "BYTES", def: "8190",
-			help: "longest field line (name, colon, value); longer: 431; 0 = unlimited. The request line and fields stay within 48 KiB in all (431); malformed and ambiguous requests are refused (the README's \"What Starlight refuses\")",
+			help: "longest field line (name, colon, value); longer: 431; 0 = unlimited. The request line and fields stay within 48 KiB in all (431); malformed and ambiguous requests are refused (\"What Starlight refuses\" in docs/http.md)",
 			define: func(fs *pflag.FlagSet, c *prefork.Config) {
 				fs.Var(&rangeValue{&c.LimitRequestFieldSize, 0, math.MaxInt32}, "limit-request-field-size", "")
 			}},
