@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"io"
+	"net"
 	"net/http"
 	"os/exec"
 	"regexp"
@@ -150,5 +151,89 @@ func TestH2C(t *testing.T) {
 	out, err = exec.Command("curl", "-sS", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_version}", "http://"+plain.addr+"/client").CombinedOutput()
 	if err == nil && string(out) == "2" {
 		t.Fatal("HTTP/2 without TLS was served without --h2c")
+	}
+}
+
+// An HTTP/2 connection with no stream open is closed: --timeout after it
+// started if it never sent one, --keepalive-timeout after its last stream
+// ended; over TLS (h2 by ALPN) and without (--h2c). Raw frames: the
+// client preface and SETTINGS, then (second connection) one GET, then
+// silence.
+func TestHTTP2IdleConnectionsClose(t *testing.T) {
+	// Keep-alive on: with it off (the default), net/http's HTTP/2 server
+	// itself ends a connection (GOAWAY) once its streams are done.
+	args := []string{"--timeout", "3", "--keepalive-timeout", "1", "--max-keepalive-reqs", "0"}
+	t.Run("h2c", func(t *testing.T) {
+		s := startWS(t, 1, nil, append(args, "--h2c")...)
+		http2IdleCloses(t, "http", func() net.Conn {
+			c, err := net.DialTimeout("tcp", s.addr, 2*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		})
+	})
+	t.Run("tls", func(t *testing.T) {
+		p := newPKI(t)
+		s := startWS(t, 1, nil, append(args, "--ssl", "--ssl-key-file", p.keyFile, "--ssl-cert-file", p.certFile)...)
+		http2IdleCloses(t, "https", func() net.Conn {
+			conf := p.conf(nil)
+			conf.NextProtos = []string{"h2"}
+			c, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", s.addr, conf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if np := c.ConnectionState().NegotiatedProtocol; np != "h2" {
+				t.Fatalf("negotiated %q, want h2", np)
+			}
+			return c
+		})
+	})
+}
+
+func http2IdleCloses(t *testing.T, scheme string, dial func() net.Conn) {
+	preface := "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + "\x00\x00\x00\x04\x00\x00\x00\x00\x00" // an empty SETTINGS frame
+	// HEADERS on stream 1, END_STREAM|END_HEADERS: :method GET, :scheme
+	// http or https, :path / (HPACK static table entries 2, 6 or 7, 4).
+	get := "\x00\x00\x03\x01\x05\x00\x00\x00\x01\x82\x86\x84"
+	if scheme == "https" {
+		get = "\x00\x00\x03\x01\x05\x00\x00\x00\x01\x82\x87\x84"
+	}
+	// closedAfter sends what, then reads until the server closes, and
+	// returns how long that took after the last bytes it sent.
+	closedAfter := func(what string) (time.Duration, []byte) {
+		c := dial()
+		defer c.Close()
+		if _, err := io.WriteString(c, what); err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(15 * time.Second))
+		var got []byte
+		last := time.Now()
+		buf := make([]byte, 4096)
+		for {
+			n, err := c.Read(buf)
+			if n > 0 {
+				got = append(got, buf[:n]...)
+				last = time.Now()
+			}
+			if err != nil {
+				if isTimeout(err) {
+					t.Fatalf("the connection was still open 15 s later (sent %q, got %q)", what, got)
+				}
+				return time.Since(last), got
+			}
+		}
+	}
+	d, _ := closedAfter(preface)
+	if d < 2*time.Second || d > 5*time.Second {
+		t.Errorf("an HTTP/2 connection that sent no request closed %s after the server's last frame, want about --timeout (3 s)", d)
+	}
+	d, got := closedAfter(preface + get)
+	if !strings.Contains(string(got), "\x01\x04\x00\x00\x00\x01") && !strings.Contains(string(got), "\x01\x05\x00\x00\x00\x01") {
+		t.Fatalf("no response HEADERS on stream 1 in %q", got)
+	}
+	if d > 2500*time.Millisecond {
+		t.Errorf("an idle HTTP/2 connection closed %s after its last stream, want about --keepalive-timeout (1 s)", d)
 	}
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -100,5 +101,38 @@ func TestRequestTimeoutHungWorkerReplaced(t *testing.T) {
 	}
 	if p, _, err := s.whoami(s.client); err != nil || p != fresh {
 		t.Errorf("after the exit, /pid answered by %d (%v), want the replacement %d", p, err, fresh)
+	}
+}
+
+// --request-timeout times each HTTP/2 stream on its own: two streams in
+// flight on one connection (--h2c, curl multiplexing them) both have
+// their contexts cancelled after their time, each logged.
+func TestRequestTimeoutHTTP2Streams(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed")
+	}
+	s := start(t, options{args: []string{"--max-workers", "1", "--h2c", "--request-timeout", "1"}, ready: 1})
+	pid, _, err := s.whoami(s.client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	begin := time.Now()
+	out, err := exec.Command("curl", "-sS", "--http2-prior-knowledge", "--parallel", "--parallel-immediate", "--max-time", "20",
+		"-o", "/dev/null", "-o", "/dev/null", "-w", "%{http_version} %{http_code} %{num_connects}\n",
+		s.url("/sleep?ms=10000"), s.url("/sleep?ms=10001")).Output() // stderr: the progress meter
+	took := time.Since(begin)
+	if err != nil {
+		t.Fatalf("curl: %v\n%s", err, out)
+	}
+	if got := strings.Fields(string(out)); len(got) != 6 || got[0] != "2" || got[1] != "200" || got[3] != "2" || got[4] != "200" {
+		t.Fatalf("curl: %q, want two HTTP/2 answers 200", out)
+	}
+	if took < time.Second || took > 5*time.Second {
+		t.Errorf("the two streams ended after %s with --request-timeout 1", took)
+	}
+	re := regexp.MustCompile(fmt.Sprintf(`starlight: worker %d: GET /sleep still running after 1\.\d+s \(--request-timeout 1s\): its context is cancelled$`, pid))
+	s.waitLogN(t, reapTimeout, re, 2)
+	if n := s.count(re); n != 2 {
+		t.Errorf("%d lines for the two cancelled streams, want 2:\n%s", n, s.stderr)
 	}
 }

@@ -32,6 +32,10 @@ type connInfo struct {
 	// ctx is the connection's context, kept for a TLS connection that
 	// may turn out to carry HTTP/2 (see serveHTTP2).
 	ctx context.Context
+	// HTTP/2 (phaseHTTP2): the streams being served now, and whether
+	// one has been; since is when the last one ended (http2.go).
+	streams  atomic.Int32
+	streamed atomic.Bool
 }
 
 type connKey struct{}
@@ -76,7 +80,9 @@ func (s *server) connState(c net.Conn, st http.ConnState) {
 			s.drain(scoreboard.ExitBudget)
 		}
 	case http.StateClosed, http.StateHijacked:
-		s.tracker.remove(c)
+		if !s.tracker.remove(c) {
+			return // counted once only (see tracker.remove)
+		}
 		s.conns.Add(-1)
 		if s.slot != nil {
 			s.slot.Conns.Add(-1)

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net/http"
 	"slices"
+	"time"
 )
 
 // HTTP/2. Over TLS it is on unless --no-http2 (ALPN offers h2, then
@@ -17,15 +18,42 @@ import (
 // its next streams elsewhere while those open finish; connections with no
 // stream get theirs from http.Server.Shutdown.
 
-// phaseHTTP2 marks a connection that carries HTTP/2: the sweep leaves it
-// to the HTTP/2 server, which has its own accounting of streams.
+// phaseHTTP2 marks a connection that carries HTTP/2. Its streams are the
+// HTTP/2 server's to frame and time; the sweep only closes the connection
+// while no stream is open on it: --timeout after it started if no stream
+// came, --keepalive-timeout after its last stream ended. Without that, a
+// client could hold a worker's descriptors with connections that never
+// send a request (net/http's HTTP/2 server has no idle timeout unless
+// http.Server has one, which would arm a timer per HTTP/1 request too).
+// Descriptor pressure sheds those connections as it sheds idle keep-alive
+// ones (pressure.go).
 const phaseHTTP2 int32 = 100
 
-// http2Stream notes that ci carries HTTP/2.
+// http2Stream notes that a stream starts on ci, an HTTP/2 connection.
 func (s *server) http2Stream(ci *connInfo) {
+	ci.streams.Add(1)
+	ci.streamed.Store(true)
 	if ci.phase.Load() != phaseHTTP2 {
 		ci.phase.Store(phaseHTTP2)
 	}
+}
+
+// http2StreamEnd notes that a stream on ci has ended.
+func (s *server) http2StreamEnd(ci *connInfo) {
+	ci.since.Store(s.tracker.now.Load())
+	ci.streams.Add(-1)
+}
+
+// http2Idle reports whether ci, an HTTP/2 connection, has no stream open,
+// and how long it may stay so.
+func http2Idle(ci *connInfo, timeout, keepalive time.Duration) (time.Duration, bool) {
+	if ci.streams.Load() > 0 {
+		return 0, false
+	}
+	if ci.streamed.Load() {
+		return keepalive, true
+	}
+	return timeout, true
 }
 
 // alpnFor drops h2 from what c offers when the server does not serve
@@ -49,6 +77,7 @@ func (s *server) serveHTTP2(c *tls.Conn, ci *connInfo) {
 	if ctx == nil {
 		ctx = context.WithValue(context.Background(), connKey{}, ci)
 	}
+	ci.since.Store(s.tracker.now.Load())
 	ci.phase.Store(phaseHTTP2)
 	fn(s.srv, c, h2Conn{s: s, c: c, ctx: ctx})
 }

@@ -249,6 +249,10 @@ func (t *tracker) shed(n int, idleToo bool) int {
 			if idleToo {
 				cands = append(cands, waiting{ci, ci.since.Load()})
 			}
+		case phaseHTTP2:
+			if idleToo && ci.streams.Load() == 0 {
+				cands = append(cands, waiting{ci, ci.since.Load()})
+			}
 		}
 	}
 	t.mu.Unlock()
@@ -264,7 +268,8 @@ func (t *tracker) shed(n int, idleToo bool) int {
 			break
 		}
 		p := w.ci.phase.Load()
-		if (p != phaseNew && (!idleToo || p != phaseIdle)) || !w.ci.phase.CompareAndSwap(p, phaseTimedOut) {
+		idle := p == phaseIdle || (p == phaseHTTP2 && w.ci.streams.Load() == 0)
+		if (p != phaseNew && (!idleToo || !idle)) || !w.ci.phase.CompareAndSwap(p, phaseTimedOut) {
 			continue // a request started on it meanwhile
 		}
 		// The socket itself, under TLS and the strict reader, not a

@@ -27,7 +27,7 @@ import (
 // reading per request when on, nothing when off.
 //
 // Requests on hijacked connections (websockets) are not timed: they are
-// the app's from the hijack on.
+// the app's from the hijack on. HTTP/2 streams are, each on its own.
 
 // reqTimer is the timed request of one connection (net/http serves one at
 // a time per connection), kept for the connection's life.
@@ -52,11 +52,47 @@ func (s *server) watchRequests() {
 	s.tracker.onTick = s.checkRequests
 }
 
+// streamTimers are the timers of the HTTP/2 streams in flight: a
+// connection carries many at once, so each has its own, made as it
+// starts, where an HTTP/1 connection reuses one for its life.
+type streamTimers struct {
+	mu  sync.Mutex
+	set map[*reqTimer]struct{}
+}
+
+func (st *streamTimers) add() *reqTimer {
+	t := new(reqTimer)
+	st.mu.Lock()
+	if st.set == nil {
+		st.set = map[*reqTimer]struct{}{}
+	}
+	st.set[t] = struct{}{}
+	st.mu.Unlock()
+	return t
+}
+
+func (st *streamTimers) remove(t *reqTimer) {
+	st.mu.Lock()
+	delete(st.set, t)
+	st.mu.Unlock()
+}
+
+// timerFor is the timer of r: its connection's for HTTP/1 (ci), a new one
+// for an HTTP/2 stream (stream reports which); nil when r is not timed.
+func (s *server) timerFor(ci *connInfo, r *http.Request) (t *reqTimer, stream bool) {
+	switch {
+	case ci != nil:
+		return ci.timer, false // made with the connection
+	case r.ProtoMajor == 2:
+		return s.streams.add(), true
+	}
+	return nil, false
+}
+
 // timeRequest gives r a context of its own, cancelled by the sweep once
-// r has run for --request-timeout, and notes r on its connection.
-func (s *server) timeRequest(ci *connInfo, r *http.Request, start time.Time) *http.Request {
+// r has run for --request-timeout, and notes r on its timer.
+func (s *server) timeRequest(t *reqTimer, r *http.Request, start time.Time) *http.Request {
 	ctx, cancel := context.WithCancel(r.Context())
-	t := ci.timer // made with the connection
 	t.mu.Lock()
 	t.start, t.method, t.path, t.cancel = start.UnixNano(), r.Method, r.URL.Path, cancel
 	t.cancelled, t.hung = false, false
@@ -64,11 +100,11 @@ func (s *server) timeRequest(ci *connInfo, r *http.Request, start time.Time) *ht
 	return r.WithContext(ctx)
 }
 
-// untimeRequest notes that the request on ci returned.
-func (s *server) untimeRequest(ci *connInfo) {
-	t := ci.timer
-	if t == nil {
-		return
+// untimeRequest notes that the request on t returned (and forgets t if
+// it was a stream's).
+func (s *server) untimeRequest(t *reqTimer, stream bool) {
+	if stream {
+		s.streams.remove(t)
 	}
 	t.mu.Lock()
 	cancel, hung := t.cancel, t.hung
@@ -102,6 +138,11 @@ func (s *server) checkRequests(now int64) {
 		}
 	}
 	s.tracker.mu.Unlock()
+	s.streams.mu.Lock()
+	for t := range s.streams.set {
+		timers = append(timers, t)
+	}
+	s.streams.mu.Unlock()
 	var late []overdue
 	for _, t := range timers {
 		t.mu.Lock()

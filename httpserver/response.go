@@ -19,8 +19,11 @@ type response struct {
 	status      int
 	size        int64
 	wroteHeader bool
-	onRecord    bool // the scoreboard keeps this request as the one in flight
-	hijacked    bool // the app took the connection over
+	onRecord    bool      // the scoreboard keeps this request as the one in flight
+	hijacked    bool      // the app took the connection over
+	timer       *reqTimer // --request-timeout's, or nil
+	stream      bool      // timer is an HTTP/2 stream's own
+	h2          *connInfo // the HTTP/2 connection this stream is on, or nil
 }
 
 var responsePool = sync.Pool{New: func() any { return new(response) }}

@@ -65,7 +65,8 @@ type server struct {
 	access    *accessLog // nil when off
 	logger    *log.Logger
 	tracker   *tracker
-	pressure  *pressure // nil: no limit on open files to watch
+	streams   streamTimers // --request-timeout's timers of HTTP/2 streams
+	pressure  *pressure    // nil: no limit on open files to watch
 	refusals  refusalLog
 	trust     *trust // whose forwarding headers are believed (forwarded.go)
 
@@ -168,12 +169,13 @@ func newServerFor(app http.Handler, set settings, own *http.Server) *server {
 // panics, the access log and the request budget.
 func (s *server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	ci := connFrom(r)
+	var h2 *connInfo
 	if ci != nil && r.ProtoMajor == 2 {
 		// A stream of an HTTP/2 connection: a request as any other for
 		// the scoreboard and the budget, but the connection's own
 		// accounting (keep-alive, timeouts) is the HTTP/2 server's.
 		s.http2Stream(ci)
-		ci = nil
+		h2, ci = ci, nil
 	}
 	if s.trust.setRemoteAddr {
 		r = s.forwardedRemoteAddr(r)
@@ -223,11 +225,15 @@ func (s *server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		h["Connection"] = closeValue
 	}
 
-	if s.set.requestTimeout > 0 && ci != nil {
-		r = s.timeRequest(ci, r, now)
+	var timer *reqTimer
+	var stream bool
+	if s.set.requestTimeout > 0 {
+		if timer, stream = s.timerFor(ci, r); timer != nil {
+			r = s.timeRequest(timer, r, now)
+		}
 	}
 	w := responsePool.Get().(*response)
-	*w = response{rw: rw, s: s, conn: ci, status: http.StatusOK, onRecord: onRecord}
+	*w = response{rw: rw, s: s, conn: ci, status: http.StatusOK, onRecord: onRecord, timer: timer, stream: stream, h2: h2}
 	defer s.finish(w, r, now)
 	s.app.ServeHTTP(w, r)
 }
@@ -263,8 +269,11 @@ func (s *server) finish(w *response, r *http.Request, start time.Time) {
 		}
 		s.access.log(r, status, w.size, start, s.trust)
 	}
-	if s.set.requestTimeout > 0 && w.conn != nil {
-		s.untimeRequest(w.conn)
+	if w.timer != nil {
+		s.untimeRequest(w.timer, w.stream)
+	}
+	if w.h2 != nil {
+		s.http2StreamEnd(w.h2)
 	}
 	if s.set.logSlow > 0 {
 		status := w.status

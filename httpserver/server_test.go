@@ -2,6 +2,7 @@ package httpserver
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -730,5 +731,26 @@ func TestSlowReaderNotCut(t *testing.T) {
 	}
 	if took := time.Since(begin); took < 300*time.Millisecond {
 		t.Fatalf("the response took only %s: the test did not outlast the timeout", took)
+	}
+}
+
+// net/http's HTTP/2 server reports StateClosed through the same hook the
+// HTTP/1 server already reported it with: the open-connection count must
+// drop once, or a drain would finish with connections still open.
+func TestConnClosedTwiceCountsOnce(t *testing.T) {
+	_, s := start(t, hello, settings{})
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	before := s.conns.Load()
+	s.connContext(context.Background(), a)
+	s.connState(a, http.StateNew)
+	if got := s.conns.Load(); got != before+1 {
+		t.Fatalf("open connections after StateNew = %d, want %d", got, before+1)
+	}
+	s.connState(a, http.StateClosed)
+	s.connState(a, http.StateClosed)
+	if got := s.conns.Load(); got != before {
+		t.Fatalf("open connections after two StateClosed = %d, want %d", got, before)
 	}
 }

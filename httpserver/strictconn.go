@@ -171,6 +171,10 @@ func (c *strictConn) Read(p []byte) (int, error) {
 			c.began = true
 			if c.s.set.h2c && bytes.HasPrefix(p[:n], h2cPreface) {
 				c.sc.st = stPass // HTTP/2 (--h2c): net/http's to read
+				// net/http hands it to its HTTP/2 server without a
+				// ConnState call: the sweep times it as HTTP/2 from now.
+				c.info.since.Store(c.s.tracker.now.Load())
+				c.info.phase.Store(phaseHTTP2)
 				return n, err
 			}
 		}

@@ -88,18 +88,23 @@ func (t *tracker) idle(c net.Conn) {
 	t.mu.Lock()
 	ci := t.conns[c]
 	t.mu.Unlock()
-	if ci != nil {
+	if ci != nil && ci.phase.Load() != phaseHTTP2 { // HTTP/2 has its own idleness (http2.go)
 		ci.since.Store(t.now.Load())
 		ci.writing.Store(0) // the response is out
 		ci.phase.Store(phaseIdle)
 	}
 }
 
-// remove forgets a connection closed or hijacked.
-func (t *tracker) remove(c net.Conn) {
+// remove forgets a connection closed or hijacked, and reports whether it
+// knew it: net/http's HTTP/2 server reports a connection closed too (to
+// the same ConnState hook, for an h2c one with the same net.Conn), before
+// the HTTP/1 server that handed it over does.
+func (t *tracker) remove(c net.Conn) bool {
 	t.mu.Lock()
+	_, ok := t.conns[c]
 	delete(t.conns, c)
 	t.mu.Unlock()
+	return ok
 }
 
 // active notes that a request is about to be served on a connection, and
@@ -175,6 +180,11 @@ func (t *tracker) over(now int64, timeout, keepalive time.Duration, late []lateC
 			limit = timeout
 		case phaseIdle:
 			limit = keepalive
+		case phaseHTTP2:
+			var idle bool
+			if limit, idle = http2Idle(ci, timeout, keepalive); !idle {
+				continue
+			}
 		case phaseActive:
 			if w := ci.writing.Load(); w > 0 && timeout > 0 && now-w > int64(timeout+t.tick) && ci.writing.CompareAndSwap(w, -1) {
 				late = append(late, lateConn{c, true})
