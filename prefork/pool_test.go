@@ -343,6 +343,29 @@ func TestOverdueWorkerIsKilled(t *testing.T) {
 	}
 }
 
+// A graceful stop kills what still runs only a margin past
+// --graceful-timeout: at the timeout itself each worker cuts its own
+// requests and exits, and the master's SIGKILL must not beat it to it.
+func TestGracefulStopKillsAfterMargin(t *testing.T) {
+	f := newFakePool(t, 2, func(c *Config) { c.GracefulTimeout = time.Second })
+	f.settle()
+	workers := f.serving()
+	began := time.Now()
+	f.m.stop(false, "test")
+	f.m.housekeeping(began.Add(time.Second + stopMargin/2))
+	for _, p := range workers {
+		if slices.Contains(f.signals[p.pid], syscall.SIGKILL) {
+			t.Fatalf("worker %d killed at --graceful-timeout, before it could cut its requests and exit", p.pid)
+		}
+	}
+	f.m.housekeeping(began.Add(time.Second + stopMargin + 50*time.Millisecond))
+	for _, p := range workers {
+		if !slices.Contains(f.signals[p.pid], syscall.SIGKILL) || p.killed != killStop {
+			t.Errorf("worker %d still running past the stop's margin was not killed: %v", p.pid, f.signals[p.pid])
+		}
+	}
+}
+
 // A worker whose heartbeat stopped is continued, asked for its stacks,
 // replaced at once, and killed if its dump does not end it.
 func TestFrozenWorker(t *testing.T) {

@@ -28,7 +28,7 @@ func (m *Master) stop(immediate bool, why string) {
 		return
 	}
 	m.stopping = stopGraceful
-	m.stopBy = time.Now().Add(m.cfg.GracefulTimeout)
+	m.stopBy = time.Now().Add(m.cfg.GracefulTimeout + stopMargin)
 	// Nothing will accept again: let the sockets close as soon as the
 	// workers let go of them, so that new clients are refused at once
 	// rather than queued until the master exits.
@@ -42,6 +42,13 @@ func (m *Master) stop(immediate bool, why string) {
 		m.retire(p, retireStop, "stop")
 	}
 }
+
+// stopMargin is how long past --graceful-timeout a graceful stop waits
+// before it kills: each worker cuts what it still serves at
+// --graceful-timeout, counts it and exits, and the app's code after
+// Serve returns runs; the margin lets that exit, rather than the
+// master's SIGKILL in the same instant, end the worker.
+const stopMargin = 500 * time.Millisecond
 
 func (m *Master) forceStop() {
 	m.stopping = stopNow

@@ -104,7 +104,7 @@ var groups = []group{
 				fs.Var(&secondsValue{&c.MainProcessDelay, true}, "main-process-delay", "")
 			}},
 		{name: "graceful-timeout", arg: "SECS", def: "30",
-			help: "how long a graceful stop waits for requests before killing workers; a worker that stopped accepting is killed this long (and 2 s) after",
+			help: "how long a graceful stop waits for requests before cutting them (a worker still running 0.5 s later is killed); a worker that stopped accepting is killed this long (and 2 s) after",
 			define: func(fs *pflag.FlagSet, c *prefork.Config) {
 				fs.Var(&secondsValue{&c.GracefulTimeout, true}, "graceful-timeout", "")
 			}},
