@@ -44,16 +44,19 @@ func (s *server) http2StreamEnd(ci *connInfo) {
 	ci.streams.Add(-1)
 }
 
-// http2Idle reports whether ci, an HTTP/2 connection, has no stream open,
-// and how long it may stay so.
-func http2Idle(ci *connInfo, timeout, keepalive time.Duration) (time.Duration, bool) {
-	if ci.streams.Load() > 0 {
-		return 0, false
-	}
+// between reports whether ci, in phase p, sits between requests: an
+// idle keep-alive connection, or an HTTP/2 one with no stream open.
+func (ci *connInfo) between(p int32) bool {
+	return p == phaseIdle || (p == phaseHTTP2 && ci.streams.Load() == 0)
+}
+
+// http2Limit is how long ci, an HTTP/2 connection with no stream open,
+// may stay so: --timeout if no stream came, else --keepalive-timeout.
+func http2Limit(ci *connInfo, timeout, keepalive time.Duration) time.Duration {
 	if ci.streamed.Load() {
-		return keepalive, true
+		return keepalive
 	}
-	return timeout, true
+	return timeout
 }
 
 // alpnFor drops h2 from what c offers when the server does not serve

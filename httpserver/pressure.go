@@ -240,19 +240,13 @@ func (t *tracker) shed(n int, idleToo bool) int {
 	young := time.Now().UnixNano() - int64(shedMinAge)
 	t.mu.Lock()
 	for _, ci := range t.conns {
-		switch ci.phase.Load() {
-		case phaseNew:
+		switch p := ci.phase.Load(); {
+		case p == phaseNew:
 			if ci.accepted <= young {
 				cands = append(cands, waiting{ci, ci.accepted})
 			}
-		case phaseIdle:
-			if idleToo {
-				cands = append(cands, waiting{ci, ci.since.Load()})
-			}
-		case phaseHTTP2:
-			if idleToo && ci.streams.Load() == 0 {
-				cands = append(cands, waiting{ci, ci.since.Load()})
-			}
+		case idleToo && ci.between(p):
+			cands = append(cands, waiting{ci, ci.since.Load()})
 		}
 	}
 	t.mu.Unlock()
@@ -268,8 +262,7 @@ func (t *tracker) shed(n int, idleToo bool) int {
 			break
 		}
 		p := w.ci.phase.Load()
-		idle := p == phaseIdle || (p == phaseHTTP2 && w.ci.streams.Load() == 0)
-		if (p != phaseNew && (!idleToo || !idle)) || !w.ci.phase.CompareAndSwap(p, phaseTimedOut) {
+		if (p != phaseNew && !(idleToo && w.ci.between(p))) || !w.ci.phase.CompareAndSwap(p, phaseTimedOut) {
 			continue // a request started on it meanwhile
 		}
 		// The socket itself, under TLS and the strict reader, not a

@@ -78,15 +78,15 @@ func (st *streamTimers) remove(t *reqTimer) {
 }
 
 // timerFor is the timer of r: its connection's for HTTP/1 (ci), a new one
-// for an HTTP/2 stream (stream reports which); nil when r is not timed.
-func (s *server) timerFor(ci *connInfo, r *http.Request) (t *reqTimer, stream bool) {
+// for an HTTP/2 stream (its ci is nil); nil when r is not timed.
+func (s *server) timerFor(ci *connInfo, r *http.Request) *reqTimer {
 	switch {
 	case ci != nil:
-		return ci.timer, false // made with the connection
+		return ci.timer // made with the connection
 	case r.ProtoMajor == 2:
-		return s.streams.add(), true
+		return s.streams.add()
 	}
-	return nil, false
+	return nil
 }
 
 // timeRequest gives r a context of its own, cancelled by the sweep once

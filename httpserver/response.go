@@ -21,8 +21,7 @@ type response struct {
 	wroteHeader bool
 	onRecord    bool      // the scoreboard keeps this request as the one in flight
 	hijacked    bool      // the app took the connection over
-	timer       *reqTimer // --request-timeout's, or nil
-	stream      bool      // timer is an HTTP/2 stream's own
+	timer       *reqTimer // --request-timeout's, or nil; an HTTP/2 stream's own when conn is nil
 	h2          *connInfo // the HTTP/2 connection this stream is on, or nil
 }
 

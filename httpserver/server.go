@@ -226,14 +226,13 @@ func (s *server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 
 	var timer *reqTimer
-	var stream bool
 	if s.set.requestTimeout > 0 {
-		if timer, stream = s.timerFor(ci, r); timer != nil {
+		if timer = s.timerFor(ci, r); timer != nil {
 			r = s.timeRequest(timer, r, now)
 		}
 	}
 	w := responsePool.Get().(*response)
-	*w = response{rw: rw, s: s, conn: ci, status: http.StatusOK, onRecord: onRecord, timer: timer, stream: stream, h2: h2}
+	*w = response{rw: rw, s: s, conn: ci, status: http.StatusOK, onRecord: onRecord, timer: timer, h2: h2}
 	defer s.finish(w, r, now)
 	s.app.ServeHTTP(w, r)
 }
@@ -270,7 +269,7 @@ func (s *server) finish(w *response, r *http.Request, start time.Time) {
 		s.access.log(r, status, w.size, start, s.trust)
 	}
 	if w.timer != nil {
-		s.untimeRequest(w.timer, w.stream)
+		s.untimeRequest(w.timer, w.conn == nil) // a stream's own timer (timerFor)
 	}
 	if w.h2 != nil {
 		s.http2StreamEnd(w.h2)

@@ -181,10 +181,10 @@ func (t *tracker) over(now int64, timeout, keepalive time.Duration, late []lateC
 		case phaseIdle:
 			limit = keepalive
 		case phaseHTTP2:
-			var idle bool
-			if limit, idle = http2Idle(ci, timeout, keepalive); !idle {
-				continue
+			if !ci.between(phaseHTTP2) {
+				continue // its streams are the HTTP/2 server's to time
 			}
+			limit = http2Limit(ci, timeout, keepalive)
 		case phaseActive:
 			if w := ci.writing.Load(); w > 0 && timeout > 0 && now-w > int64(timeout+t.tick) && ci.writing.CompareAndSwap(w, -1) {
 				late = append(late, lateConn{c, true})
