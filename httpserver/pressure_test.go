@@ -185,14 +185,18 @@ func TestPressureShedsIdleKeepalive(t *testing.T) {
 	addr, s := pressedServer(t, hello, 5, 3)
 	var idle []net.Conn
 	for i := range 5 {
+		if i == 4 {
+			// The client has its answers before net/http marks a
+			// connection idle: the four are candidates once it has.
+			waitFor(t, "4 idle connections", func() bool { return idleConns(s) == 4 })
+		}
 		c := sendGet(t, addr)
 		if code, err := readStatus(t, c, 5*time.Second); code != http.StatusOK {
 			t.Fatalf("request %d: %d %v", i, code, err)
 		}
 		idle = append(idle, c)
 	}
-	// At the mark as the fifth came: the oldest idle ones then (the
-	// fourth may not have been idle yet) are closed.
+	// At the mark as the fifth came: the oldest idle ones are closed.
 	waitFor(t, "room made", func() bool { return s.conns.Load() < 5 })
 	var closed []bool
 	n := 0
@@ -209,6 +213,19 @@ func TestPressureShedsIdleKeepalive(t *testing.T) {
 	if code, err := readStatus(t, c, 5*time.Second); code != http.StatusOK {
 		t.Fatalf("after room was made: %d %v", code, err)
 	}
+}
+
+// idleConns is how many of s's connections wait between requests.
+func idleConns(s *server) int {
+	s.tracker.mu.Lock()
+	defer s.tracker.mu.Unlock()
+	n := 0
+	for _, ci := range s.tracker.conns {
+		if ci.phase.Load() == phaseIdle {
+			n++
+		}
+	}
+	return n
 }
 
 type fakeListener struct {

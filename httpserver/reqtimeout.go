@@ -122,7 +122,8 @@ func (s *server) untimeRequest(t *reqTimer, stream bool) {
 type overdue struct {
 	method, path string
 	elapsed      time.Duration
-	hung         bool // past the grace as well; else just cancelled
+	hung         bool               // past the grace as well; else to be cancelled
+	cancel       context.CancelFunc // its context's, called once the line is out
 }
 
 // checkRequests runs on each tick of the sweep: it cancels the requests
@@ -151,20 +152,23 @@ func (s *server) checkRequests(now int64) {
 			switch {
 			case !t.cancelled && elapsed >= limit:
 				t.cancelled = true
-				t.cancel()
-				late = append(late, overdue{t.method, t.path, time.Duration(elapsed), false})
+				late = append(late, overdue{t.method, t.path, time.Duration(elapsed), false, t.cancel})
 			case t.cancelled && !t.hung && elapsed >= limit+grace:
 				t.hung = true
 				s.hung.Add(1)
-				late = append(late, overdue{t.method, t.path, time.Duration(elapsed), true})
+				late = append(late, overdue{t.method, t.path, time.Duration(elapsed), true, nil})
 			}
 		}
 		t.mu.Unlock()
 	}
 	for _, o := range late {
 		if !o.hung {
+			// The line first: a handler that honours its context ends
+			// once cancelled, and its request's end (an access line, the
+			// client's answer) must not come before the line saying why.
 			s.logger.Printf("starlight: worker %d: %s %s still running after %s (--request-timeout %s): its context is cancelled",
 				os.Getpid(), o.method, o.path, round(o.elapsed), s.set.requestTimeout)
+			o.cancel()
 			continue
 		}
 		s.replaceHung(o)

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -81,10 +82,15 @@ func getBody(t *testing.T, url string) (int, string, error) {
 // is logged once; a handler that honours it ends. The worker serves on.
 func TestRequestTimeoutCancelsContext(t *testing.T) {
 	mux := http.NewServeMux()
+	var logged atomic.Pointer[logBuffer]
 	mux.HandleFunc("/wait", func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		select {
 		case <-r.Context().Done():
+			// The line saying why comes before the handler can end.
+			if !strings.Contains(logged.Load().String(), "GET /wait still running") {
+				io.WriteString(w, "cancelled before the line was logged: ")
+			}
 			fmt.Fprintf(w, "cancelled after %d ms: %v", time.Since(start).Milliseconds(), r.Context().Err())
 		case <-time.After(10 * time.Second):
 			io.WriteString(w, "never cancelled")
@@ -93,6 +99,7 @@ func TestRequestTimeoutCancelsContext(t *testing.T) {
 	mux.HandleFunc("/quick", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "quick") })
 	url, s, log, _ := timedServer(t, mux, settings{timeout: 5 * time.Second, keepaliveTimeout: time.Second, gracefulTimeout: time.Second,
 		requestTimeout: 300 * time.Millisecond})
+	logged.Store(log)
 	start := time.Now()
 	code, body, err := getBody(t, url+"/wait")
 	took := time.Since(start)
