@@ -233,7 +233,7 @@ func http2IdleCloses(t *testing.T, scheme string, dial func() net.Conn) {
 	if !strings.Contains(string(got), "\x01\x04\x00\x00\x00\x01") && !strings.Contains(string(got), "\x01\x05\x00\x00\x00\x01") {
 		t.Fatalf("no response HEADERS on stream 1 in %q", got)
 	}
-	if d > 2500*time.Millisecond {
+	if d < 700*time.Millisecond || d > 2500*time.Millisecond {
 		t.Errorf("an idle HTTP/2 connection closed %s after its last stream, want about --keepalive-timeout (1 s)", d)
 	}
 }

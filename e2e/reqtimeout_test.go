@@ -1,11 +1,14 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
-	"os/exec"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -105,27 +108,63 @@ func TestRequestTimeoutHungWorkerReplaced(t *testing.T) {
 }
 
 // --request-timeout times each HTTP/2 stream on its own: two streams in
-// flight on one connection (--h2c, curl multiplexing them) both have
-// their contexts cancelled after their time, each logged.
+// flight on one connection (--h2c, net/http's client multiplexing them)
+// both have their contexts cancelled after their time, each logged.
 func TestRequestTimeoutHTTP2Streams(t *testing.T) {
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("curl is not installed")
-	}
-	s := start(t, options{args: []string{"--max-workers", "1", "--h2c", "--request-timeout", "1"}, ready: 1})
+	// Keep-alive on: with it off (the default), net/http's HTTP/2 server
+	// ends a connection (GOAWAY) once its streams are done.
+	s := start(t, options{args: []string{"--max-workers", "1", "--h2c", "--request-timeout", "1", "--max-keepalive-reqs", "0"}, ready: 1})
 	pid, _, err := s.whoami(s.client)
 	if err != nil {
 		t.Fatal(err)
 	}
-	begin := time.Now()
-	out, err := exec.Command("curl", "-sS", "--http2-prior-knowledge", "--parallel", "--parallel-immediate", "--max-time", "20",
-		"-o", "/dev/null", "-o", "/dev/null", "-w", "%{http_version} %{http_code} %{num_connects}\n",
-		s.url("/sleep?ms=10000"), s.url("/sleep?ms=10001")).Output() // stderr: the progress meter
-	took := time.Since(begin)
-	if err != nil {
-		t.Fatalf("curl: %v\n%s", err, out)
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	var dials atomic.Int32
+	dialer := &net.Dialer{Timeout: 2 * time.Second}
+	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
+		Protocols: &protocols,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dials.Add(1)
+			return dialer.DialContext(ctx, network, addr)
+		},
+	}}
+	defer client.CloseIdleConnections()
+	// One connection first, for the two streams to share: started at
+	// once on none, they would each dial.
+	if resp, err := client.Get(s.url("/pid")); err != nil || resp.Proto != "HTTP/2.0" {
+		t.Fatalf("GET /pid over h2c: %v %v", resp, err)
+	} else {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
 	}
-	if got := strings.Fields(string(out)); len(got) != 6 || got[0] != "2" || got[1] != "200" || got[3] != "2" || got[4] != "200" {
-		t.Fatalf("curl: %q, want two HTTP/2 answers 200", out)
+	begin := time.Now()
+	type answer struct {
+		proto string
+		code  int
+		err   error
+	}
+	answers := make(chan answer, 2)
+	for _, ms := range []string{"10000", "10001"} {
+		go func() {
+			resp, err := client.Get(s.url("/sleep?ms=" + ms))
+			if err != nil {
+				answers <- answer{err: err}
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			answers <- answer{resp.Proto, resp.StatusCode, nil}
+		}()
+	}
+	for range 2 {
+		if a := <-answers; a.err != nil || a.proto != "HTTP/2.0" || a.code != 200 {
+			t.Fatalf("%s %d %v, want two HTTP/2 answers 200", a.proto, a.code, a.err)
+		}
+	}
+	took := time.Since(begin)
+	if n := dials.Load(); n != 1 {
+		t.Errorf("%d connections for the two streams, want them on 1", n)
 	}
 	if took < time.Second || took > 5*time.Second {
 		t.Errorf("the two streams ended after %s with --request-timeout 1", took)
